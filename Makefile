@@ -1,0 +1,43 @@
+# Only python3 and make are assumed; everything else is installed into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint typecheck test demo emulator bench ui clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv==0.13.9
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --inexact --extra test --compile-bytecode
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy airflow_provider_xplenty
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+demo: install
+	$(BIN)/python -m airflow_provider_xplenty.demo
+
+emulator: install
+	$(BIN)/python -m airflow_provider_xplenty.emulator --host 127.0.0.1 --port 8999 --account-id demo --api-key demo-api-key --speed 1
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,47 @@
+"""Exceptions raised by the Xplenty provider."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class XplentyError(AirflowException):
+    """Base class for every error raised by this provider."""
+
+
+class XplentyConfigError(XplentyError, ValueError):
+    """A connection or an argument is unusable; raised before any request is sent."""
+
+
+class XplentyApiError(XplentyError):
+    """The Xplenty API answered with an error status, or could not be reached.
+
+    :param status_code: HTTP status, or ``None`` when no response arrived.
+    :param message: the API's ``message`` (or a description of the transport failure).
+    :param method: HTTP method of the request.
+    :param path: request path relative to the account's API root (never contains the key).
+    """
+
+    def __init__(self, status_code: int | None, message: str, method: str = "", path: str = "") -> None:
+        self.status_code = status_code
+        self.message = message
+        self.method = method
+        self.path = path
+        where = f"{method} {path}".strip()
+        code = f"HTTP {status_code}" if status_code is not None else "no response"
+        super().__init__(f"Xplenty API error ({code}) on {where}: {message}" if where else message)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (type(self), (self.status_code, self.message, self.method, self.path))
+
+
+class XplentyJobFailedError(XplentyError):
+    """A job ended ``failed`` or ``stopped``."""
+
+
+class XplentyClusterFailedError(XplentyError):
+    """A cluster reached a state from which it will not become available."""
+
+
+class XplentyTimeoutError(XplentyError):
+    """A wait ran past its deadline."""

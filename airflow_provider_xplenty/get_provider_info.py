@@ -1,0 +1,77 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_xplenty import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider's metadata: connection form, modules and extra links."""
+    return {
+        "package-name": "airflow-provider-xplenty",
+        "name": "Xplenty",
+        "description": "Run Xplenty (Integrate.io ETL) clusters and package jobs from Apache Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Xplenty",
+                "external-doc-url": "https://github.com/xplenty/xplenty-api-doc-v2",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Xplenty", "python-modules": ["airflow_provider_xplenty.hooks.xplenty"]}],
+        "operators": [
+            {
+                "integration-name": "Xplenty",
+                "python-modules": [
+                    "airflow_provider_xplenty.operators.cluster",
+                    "airflow_provider_xplenty.operators.job",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Xplenty",
+                "python-modules": [
+                    "airflow_provider_xplenty.sensors.cluster",
+                    "airflow_provider_xplenty.sensors.job",
+                ],
+            }
+        ],
+        "triggers": [
+            {"integration-name": "Xplenty", "python-modules": ["airflow_provider_xplenty.triggers.xplenty"]}
+        ],
+        "extra-links": [
+            "airflow_provider_xplenty.links.xplenty.XplentyClusterLink",
+            "airflow_provider_xplenty.links.xplenty.XplentyJobLink",
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_xplenty.hooks.xplenty.XplentyHook",
+                "hook-name": "Xplenty",
+                "connection-type": "xplenty",
+                "conn-fields": {
+                    "account_id": {
+                        "label": "Account ID",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "The account slug from https://api.xplenty.com/<account_id>/api/",
+                    },
+                    "timeout": {
+                        "label": "Request timeout (seconds)",
+                        "schema": {"type": ["number", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "extra", "login"],
+                    "relabeling": {"password": "API Key", "host": "API host"},
+                    "placeholders": {
+                        "host": "https://api.xplenty.com",
+                        "password": "API key from Xplenty (Settings > API key)",
+                        "account_id": "my-account",
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,44 @@
+"""Test session setup: a throwaway AIRFLOW_HOME, set before anything imports airflow (gotcha G16)."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pathlib
+import shutil
+import tempfile
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_HOME = pathlib.Path(tempfile.mkdtemp(prefix="xplenty-af-home-"))
+atexit.register(shutil.rmtree, _HOME, True)
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(_ROOT / "example_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
+        "AIRFLOW__CORE__DEFAULT_DEFERRABLE": "False",
+    }
+)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create Airflow's tables once per session (about 1-2 s); request it in tests that run DAGs."""
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+def register_dag(dag) -> None:  # type: ignore[no-untyped-def]
+    """Serialise a DAG built inside a test so ``dag.test()`` accepts it (gotcha G6)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=str(_ROOT / "example_dags"), collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
