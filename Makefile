@@ -31,7 +31,7 @@ test: lint typecheck
 	$(BIN)/pytest -q
 
 demo: install
-	$(BIN)/python -m airflow_provider_xplenty.demo
+	$(BIN)/python scripts/demo.py
 
 emulator: install
 	$(BIN)/python -m airflow_provider_xplenty.emulator --host 127.0.0.1 --port 8999 --account-id demo --api-key demo-api-key --speed 1
@@ -41,3 +41,6 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+ui: install
+	$(BIN)/python scripts/airflow_stack.py

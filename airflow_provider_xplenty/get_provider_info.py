@@ -21,7 +21,9 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [{"integration-name": "Xplenty", "python-modules": ["airflow_provider_xplenty.hooks.xplenty"]}],
+        "hooks": [
+            {"integration-name": "Xplenty", "python-modules": ["airflow_provider_xplenty.hooks.xplenty"]}
+        ],
         "operators": [
             {
                 "integration-name": "Xplenty",
@@ -53,23 +55,19 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "Xplenty",
                 "connection-type": "xplenty",
                 "conn-fields": {
-                    "account_id": {
-                        "label": "Account ID",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "The account slug from https://api.xplenty.com/<account_id>/api/",
-                    },
                     "timeout": {
                         "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"]},
+                        "schema": {"type": ["number", "null"], "minimum": 1},
+                        "description": "Read timeout of each API request. Default 60.",
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "extra", "login"],
-                    "relabeling": {"password": "API Key", "host": "API host"},
+                    "hidden-fields": ["schema", "port", "extra"],
+                    "relabeling": {"login": "Account ID", "password": "API Key", "host": "API host"},
                     "placeholders": {
+                        "login": "the account slug in https://api.xplenty.com/<account_id>/api/",
                         "host": "https://api.xplenty.com",
                         "password": "API key from Xplenty (Settings > API key)",
-                        "account_id": "my-account",
                     },
                 },
             }

@@ -33,12 +33,18 @@ def airflow_db() -> None:
     db.resetdb()
 
 
-def register_dag(dag) -> None:  # type: ignore[no-untyped-def]
-    """Serialise a DAG built inside a test so ``dag.test()`` accepts it (gotcha G6)."""
+@pytest.fixture(scope="session")
+def register_dag(airflow_db):  # type: ignore[no-untyped-def]
+    """Return a function that serialises a DAG built inside a test so ``dag.test()`` accepts it (G6)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=str(_ROOT / "example_dags"), collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+
+    def _register(dag):  # type: ignore[no-untyped-def]
+        bag = DagBag(dag_folder=str(_ROOT / "example_dags"), collect_dags=False)
+        bag.bag_dag(dag)
+        sync_bag_to_db(bag, "dags-folder", None)
+        return dag
+
+    return _register

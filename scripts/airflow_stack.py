@@ -1,0 +1,262 @@
+"""Run the Xplenty emulator and a real Airflow (api-server, scheduler, dag-processor, triggerer).
+
+``make ui`` runs this in the foreground; Ctrl-C stops every process it started. The browser test
+(tests/e2e) uses :class:`AirflowStack` to start the same stack in a temporary home.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AirflowStack:
+    """The emulator plus Airflow's four components, each in its own process group.
+
+    :param home: AIRFLOW_HOME to use (created; its database is migrated on start).
+    :param api_port: port of the Airflow API server / UI.
+    :param emulator_port: port of the Xplenty emulator.
+    :param emulator_speed: emulator clock speed (emulated seconds per real second).
+    :param extra_env: more environment for every Airflow component.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        api_port: int = 8080,
+        emulator_port: int = 8999,
+        emulator_speed: float = 20.0,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.api_port = api_port
+        self.emulator_port = emulator_port
+        self.emulator_speed = emulator_speed
+        self.extra_env = extra_env or {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        """Base URL of the Airflow UI."""
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def emulator_url(self) -> str:
+        """Base URL of the emulator."""
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        """Folder that holds one log file per started process."""
+        return self.home / "stack-logs"
+
+    def env(self) -> dict[str, str]:
+        """Environment shared by every Airflow command of this stack."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+                "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self._logs.append(log)
+        self.procs[name] = subprocess.Popen(
+            args, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+        )
+
+    def _airflow(self, *args: str) -> str:
+        out = subprocess.run(
+            [str(VENV_BIN / "airflow"), *args], env=self.env(), capture_output=True, text=True, cwd=ROOT
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+        return out.stdout
+
+    def _wait_http(self, url: str, what: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                if requests.get(url, timeout=2).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"{what} did not answer at {url} within {timeout:.0f} s (logs: {self.log_dir})")
+
+    def _check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{tail}")
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the emulator and Airflow, store the connection, and wait until all are healthy."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "emulator",
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_xplenty.emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.emulator_port),
+                "--speed",
+                str(self.emulator_speed),
+            ],
+        )
+        self._airflow("db", "migrate")
+        self._wait_http(f"{self.emulator_url}/_emulator/clock", "the emulator", 30)
+        conn = {
+            "conn_type": "xplenty",
+            "host": self.emulator_url,
+            "password": "demo-api-key",
+            "extra": {"account_id": "demo"},
+        }
+        subprocess.run(
+            [str(VENV_BIN / "airflow"), "connections", "delete", "xplenty_default"],
+            env=self.env(),
+            capture_output=True,
+        )
+        self._airflow("connections", "add", "xplenty_default", "--conn-json", json.dumps(conn))
+        for component in COMPONENTS:
+            self._spawn(component, [str(VENV_BIN / "airflow"), component])
+        self._wait_http(f"{self.url}/api/v2/monitor/health", "the Airflow API server", timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+            states = {k: (v or {}).get("status") for k, v in health.items()}
+            if all(s == "healthy" for s in states.values()):
+                return
+            time.sleep(1)
+        raise TimeoutError(f"Airflow components not healthy: {states} (logs: {self.log_dir})")
+
+    def stop(self) -> None:
+        """Stop every process group this stack started: SIGTERM, then SIGKILL after 15 s."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        for log in self._logs:
+            log.close()
+        self.procs.clear()
+
+    def __enter__(self) -> AirflowStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def main() -> int:
+    """Run the stack in the foreground until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, default=ROOT / ".ui" / "airflow-home")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--emulator-port", type=int, default=8999)
+    parser.add_argument("--speed", type=float, default=10.0, help="emulator clock speed")
+    parser.add_argument("--fresh", action="store_true", help="delete the home folder first")
+    args = parser.parse_args()
+    if args.fresh and args.home.exists():
+        shutil.rmtree(args.home)
+    stack = AirflowStack(args.home, api_port=args.port, emulator_port=args.emulator_port, emulator_speed=args.speed)
+    stopping = False
+
+    def _interrupt(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        print(f"Starting the Xplenty emulator and Airflow in {args.home} ...", flush=True)
+        stack.start()
+        print(
+            f"\nAirflow UI:        {stack.url}  (no login needed: every user is an admin in this local stack)\n"
+            f"Xplenty emulator:  {stack.emulator_url}/_emulator/state\n"
+            f"Connection:        xplenty_default -> the emulator (account demo)\n"
+            f"DAGs:              xplenty_daily_workflow (unpause it), xplenty_manual_run (Trigger w/ config)\n"
+            f"Logs:              {stack.log_dir}\n\nPress Ctrl-C to stop everything.",
+            flush=True,
+        )
+        while True:
+            stack._check_alive()
+            time.sleep(2)
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+    finally:
+        stack.stop()
+        print("Stopped every process of the stack.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
