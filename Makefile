@@ -8,7 +8,7 @@ export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint typecheck test demo emulator bench ui clean
+.PHONY: install lint typecheck test demo emulator bench ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy airflow_provider_xplenty
 
-test: lint typecheck
+# The browser test drives Debian's chromium (browser downloads are not possible here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing chromium with apt-get (needed by the browser test) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: lint typecheck chromium
 	$(BIN)/pytest -q
 
 demo: install

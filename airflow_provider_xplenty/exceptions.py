@@ -23,7 +23,7 @@ class XplentyApiError(XplentyError):
     """
 
     def __init__(self, status_code: int | None, message: str, method: str = "", path: str = "") -> None:
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment]  # AirflowException types it HTTPStatus
         self.message = message
         self.method = method
         self.path = path

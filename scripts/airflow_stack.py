@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -98,6 +99,9 @@ class AirflowStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # Example DAGs poll every 30 s by default; a local stack on a fast emulator clock wants less.
+        env.setdefault("XPLENTY_POLL_INTERVAL", "3")
+        env.setdefault("XPLENTY_RETRY_DELAY", "5")
         env.update(self.extra_env)
         return env
 
@@ -114,7 +118,9 @@ class AirflowStack:
             [str(VENV_BIN / "airflow"), *args], env=self.env(), capture_output=True, text=True, cwd=ROOT
         )
         if out.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+            output = f"{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
+            output = out.stdout[-2000:] + "\n" + out.stderr[-4000:]
+            raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{output}")
         return out.stdout
 
     def _wait_http(self, url: str, what: str, timeout: float) -> None:
@@ -183,21 +189,15 @@ class AirflowStack:
         """Stop every process group this stack started: SIGTERM, then SIGKILL after 15 s."""
         for proc in self.procs.values():
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 15
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
         for log in self._logs:
             log.close()
@@ -226,7 +226,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.fresh and args.home.exists():
         shutil.rmtree(args.home)
-    stack = AirflowStack(args.home, api_port=args.port, emulator_port=args.emulator_port, emulator_speed=args.speed)
+    stack = AirflowStack(
+        args.home, api_port=args.port, emulator_port=args.emulator_port, emulator_speed=args.speed
+    )
     stopping = False
 
     def _interrupt(signum: int, frame: Any) -> None:
@@ -240,10 +242,10 @@ def main() -> int:
         print(f"Starting the Xplenty emulator and Airflow in {args.home} ...", flush=True)
         stack.start()
         print(
-            f"\nAirflow UI:        {stack.url}  (no login needed: every user is an admin in this local stack)\n"
+            f"\nAirflow UI:        {stack.url}  (no login needed: all users are admins locally)\n"
             f"Xplenty emulator:  {stack.emulator_url}/_emulator/state\n"
             f"Connection:        xplenty_default -> the emulator (account demo)\n"
-            f"DAGs:              xplenty_daily_workflow (unpause it), xplenty_manual_run (Trigger w/ config)\n"
+            f"DAGs:              xplenty_daily_workflow (unpause it), xplenty_manual_run (Trigger)\n"
             f"Logs:              {stack.log_dir}\n\nPress Ctrl-C to stop everything.",
             flush=True,
         )

@@ -1,0 +1,43 @@
+"""Extra links from Xplenty tasks to the Xplenty web UI (the cluster's or job's ``html_url``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+#: XCom key under which every Xplenty operator and sensor pushes the web URL of the cluster or job it
+#: manages (one resource per task), before it starts waiting.
+HTML_URL_XCOM_KEY = "html_url"
+
+
+def _xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
+    from airflow.sdk.execution_time.xcom import XCom
+
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+class XplentyClusterLink(BaseOperatorLink):
+    """Link to the cluster's page in the Xplenty web UI."""
+
+    name = "Xplenty Cluster"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the cluster's ``html_url`` pushed by the task, or ``""`` when there is none yet."""
+        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
+        return value if isinstance(value, str) else ""
+
+
+class XplentyJobLink(BaseOperatorLink):
+    """Link to the job's page in the Xplenty web UI."""
+
+    name = "Xplenty Job"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the job's ``html_url`` pushed by the task, or ``""`` when there is none yet."""
+        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
+        return value if isinstance(value, str) else ""

@@ -1,0 +1,559 @@
+"""Deferrable triggers that wait for an Xplenty cluster or job to reach a status.
+
+Both triggers read statuses through :mod:`airflow_provider_xplenty.triggers.watcher` (the polling
+seam), keep the status history, log transitions and progress, enforce two absolute wall-clock
+deadlines (``end_time`` for the operator's ``timeout`` and ``execution_deadline`` for the task's
+``execution_timeout``) and emit exactly one event of the shape checked by
+:func:`validate_event`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Collection
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_xplenty.exceptions import XplentyError
+from airflow_provider_xplenty.triggers.watcher import (
+    ResourceKind,
+    StatusSnapshot,
+    StatusSource,
+    SyncPollingStatusSource,
+    get_status_source,
+)
+
+#: Airflow 3.3+ calls ``BaseTrigger.on_kill`` on user action; 3.2 does not have it.
+TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
+
+#: ``status`` values a trigger event can carry.
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+#: ``reason`` values of a ``timeout`` event.
+TIMEOUT_REASONS = frozenset({"timeout", "execution_timeout"})
+
+
+def utc_iso(ts: float | None = None) -> str:
+    """Return a wall-clock timestamp as an ISO 8601 UTC string."""
+    return datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc).isoformat()
+
+
+class XplentyTriggerEventError(XplentyError):
+    """A trigger event that does not have the expected shape reached ``execute_complete``."""
+
+
+def validate_event(event: Any, *, kind: ResourceKind, resource_id: int | None = None) -> dict[str, Any]:
+    """Check a trigger event and return it; raise :class:`XplentyTriggerEventError` when malformed.
+
+    :param event: what the trigger sent (``execute_complete``'s ``event`` argument).
+    :param kind: ``"job"`` or ``"cluster"``: the resource the task waits on.
+    :param resource_id: the id the task waits on; the event must name the same one.
+    """
+    if not isinstance(event, dict):
+        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event (expected a dict): {event!r}")
+    status = event.get("status")
+    if status not in EVENT_STATUSES:
+        raise XplentyTriggerEventError(
+            f"Malformed Xplenty trigger event: status {status!r} is not one of {sorted(EVENT_STATUSES)}: "
+            f"{event!r}"
+        )
+    if event.get("kind") != kind:
+        raise XplentyTriggerEventError(
+            f"Malformed Xplenty trigger event: expected kind {kind!r}, got {event.get('kind')!r}: {event!r}"
+        )
+    event_id = event.get("resource_id")
+    if not isinstance(event_id, int) or isinstance(event_id, bool):
+        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: no integer resource_id: {event!r}")
+    if resource_id is not None and event_id != resource_id:
+        raise XplentyTriggerEventError(
+            f"Xplenty trigger event is for {kind} {event_id}, but this task waits on {kind} {resource_id}"
+        )
+    history = event.get("history", [])
+    if not isinstance(history, list) or not all(
+        isinstance(h, dict) and isinstance(h.get("status"), str) for h in history
+    ):
+        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: bad history: {event!r}")
+    if status == "timeout" and event.get("reason") not in TIMEOUT_REASONS:
+        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: bad timeout reason: {event!r}")
+    if status in ("success", "failed") and not isinstance(event.get("xplenty_status"), str):
+        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: no xplenty_status: {event!r}")
+    return event
+
+
+class StatusRecorder:
+    """Keep the status history of one resource and log its transitions and progress."""
+
+    def __init__(self, kind: ResourceKind, resource_id: int, history: list[dict[str, Any]], log: Any) -> None:
+        self.kind = kind
+        self.resource_id = resource_id
+        self.history = history
+        self.log = log
+        self.last_progress: float | None = None
+
+    def record(self, snap: StatusSnapshot) -> None:
+        """Append a transition when the status changed; log it, or the progress when that changed."""
+        previous = self.history[-1]["status"] if self.history else None
+        if snap.status != previous:
+            self.history.append({"status": snap.status, "at": utc_iso(snap.observed_at)})
+            self.log.info(
+                "Xplenty %s %s: %s -> %s%s",
+                self.kind,
+                self.resource_id,
+                previous or "(start)",
+                snap.status,
+                f" ({snap.progress * 100:.0f}%)" if snap.progress is not None else "",
+            )
+        elif snap.progress is not None and snap.progress != self.last_progress:
+            self.log.info(
+                "Xplenty %s %s: %s, %.0f%% done",
+                self.kind,
+                self.resource_id,
+                snap.status,
+                snap.progress * 100,
+            )
+        self.last_progress = snap.progress
+
+
+def make_event(
+    status: str,
+    *,
+    kind: ResourceKind,
+    resource_id: int,
+    message: str,
+    snap: StatusSnapshot | None,
+    history: list[dict[str, Any]],
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build an event payload (the same shape for trigger events and blocking waits)."""
+    payload: dict[str, Any] = {
+        "status": status,
+        "kind": kind,
+        "resource_id": resource_id,
+        f"{kind}_id": resource_id,
+        "xplenty_status": snap.status if snap else (history[-1]["status"] if history else None),
+        "message": message,
+        "html_url": snap.html_url if snap else None,
+        "errors": snap.errors if snap else None,
+        "progress": snap.progress if snap else None,
+        "history": [dict(h) for h in history],
+        "reason": None,
+    }
+    payload.update(extra)
+    return payload
+
+
+def wait_sync(
+    *,
+    hook: Any,
+    kind: ResourceKind,
+    resource_id: int,
+    target_statuses: Collection[str],
+    failed_statuses: Collection[str],
+    poll_interval: float,
+    end_time: float | None,
+    history: list[dict[str, Any]],
+    log: Any,
+    transient_error_timeout: float = 600.0,
+) -> tuple[dict[str, Any], StatusSnapshot | None]:
+    """Wait in the worker like the triggers do; return an event payload and the last snapshot.
+
+    Non-transient API errors propagate. A passed ``end_time`` gives a ``timeout`` event.
+    """
+    source = SyncPollingStatusSource(
+        hook, poll_interval=poll_interval, transient_error_timeout=transient_error_timeout, log=log
+    )
+    recorder = StatusRecorder(kind, resource_id, history, log)
+    snap: StatusSnapshot | None = None
+    for snap in source.watch(kind, resource_id):
+        recorder.record(snap)
+        if snap.status in target_statuses:
+            return (
+                make_event(
+                    "success",
+                    kind=kind,
+                    resource_id=resource_id,
+                    message=f"Xplenty {kind} {resource_id} is {snap.status}",
+                    snap=snap,
+                    history=history,
+                ),
+                snap,
+            )
+        if snap.status in failed_statuses:
+            detail = f": {snap.errors}" if snap.errors else ""
+            return (
+                make_event(
+                    "failed",
+                    kind=kind,
+                    resource_id=resource_id,
+                    message=f"Xplenty {kind} {resource_id} is {snap.status}{detail}",
+                    snap=snap,
+                    history=history,
+                ),
+                snap,
+            )
+        if end_time is not None and time.time() >= end_time:
+            return (
+                make_event(
+                    "timeout",
+                    kind=kind,
+                    resource_id=resource_id,
+                    message=f"Xplenty {kind} {resource_id} did not reach {'/'.join(target_statuses)} "
+                    f"before the timeout (last status: {snap.status})",
+                    snap=snap,
+                    history=history,
+                    reason="timeout",
+                ),
+                snap,
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _XplentyStatusTrigger(BaseTrigger):
+    """Wait until one cluster or job reaches a target status, a failed status or a deadline."""
+
+    kind: ClassVar[ResourceKind]
+    id_kwarg: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        resource_id: int,
+        xplenty_conn_id: str = "xplenty_default",
+        poll_interval: float = 30.0,
+        target_statuses: list[str] | tuple[str, ...] = (),
+        failed_statuses: list[str] | tuple[str, ...] = (),
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        history: list[dict[str, Any]] | None = None,
+        hook_params: dict[str, Any] | None = None,
+        transient_error_timeout: float = 600.0,
+    ) -> None:
+        super().__init__()
+        self.resource_id = int(resource_id)
+        self.xplenty_conn_id = xplenty_conn_id
+        self.poll_interval = float(poll_interval)
+        self.target_statuses = [str(s) for s in target_statuses]
+        self.failed_statuses = [str(s) for s in failed_statuses]
+        self.end_time = None if end_time is None else float(end_time)
+        self.execution_deadline = None if execution_deadline is None else float(execution_deadline)
+        self.history: list[dict[str, Any]] = [dict(h) for h in (history or [])]
+        self.hook_params: dict[str, Any] = dict(hook_params or {})
+        self.transient_error_timeout = float(transient_error_timeout)
+        self._source: StatusSource | None = None
+
+    # -- serialization -------------------------------------------------------------------------
+    def _extra_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Return the classpath and JSON-primitive kwargs that rebuild this trigger."""
+        kwargs: dict[str, Any] = {
+            self.id_kwarg: self.resource_id,
+            "xplenty_conn_id": self.xplenty_conn_id,
+            "poll_interval": self.poll_interval,
+            "target_statuses": list(self.target_statuses),
+            "failed_statuses": list(self.failed_statuses),
+            "end_time": self.end_time,
+            "execution_deadline": self.execution_deadline,
+            "history": [dict(h) for h in self.history],
+            "hook_params": dict(self.hook_params),
+            "transient_error_timeout": self.transient_error_timeout,
+        }
+        kwargs.update(self._extra_kwargs())
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
+
+    # -- status source -------------------------------------------------------------------------
+    @property
+    def source(self) -> StatusSource:
+        """The status source (polling seam) for this trigger's connection."""
+        if self._source is None:
+            self._source = get_status_source(
+                self.xplenty_conn_id,
+                poll_interval=self.poll_interval,
+                hook_params=self.hook_params,
+                transient_error_timeout=self.transient_error_timeout,
+                log=self.log,
+            )
+        return self._source
+
+    # -- events ----------------------------------------------------------------------------------
+    def _event(self, status: str, message: str, snap: StatusSnapshot | None, **extra: Any) -> TriggerEvent:
+        return TriggerEvent(
+            make_event(
+                status,
+                kind=self.kind,
+                resource_id=self.resource_id,
+                message=message,
+                snap=snap,
+                history=self.history,
+                **extra,
+            )
+        )
+
+    def _deadline(self) -> tuple[float | None, str]:
+        candidates = [
+            (t, r)
+            for t, r in ((self.end_time, "timeout"), (self.execution_deadline, "execution_timeout"))
+            if t
+        ]
+        if not candidates:
+            return None, ""
+        return min(candidates)
+
+    async def _cancelled_by_user(self) -> bool:
+        """Whether the task left the deferred state (user action), as opposed to a triggerer restart."""
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
+            )
+        except Exception:
+            self.log.warning(
+                "Could not read the state of %s; not stopping anything", ti.task_id, exc_info=True
+            )
+            return False
+        state = states.get(ti.run_id, {}).get(ti.task_id)
+        return state is not None and str(getattr(state, "value", state)) != "deferred"
+
+    async def on_kill(self) -> None:
+        """Stop remote work when a user kills the deferred task (overridden by subclasses)."""
+
+    async def _on_deadline(self, reason: str, snap: StatusSnapshot | None) -> dict[str, Any]:
+        """Act when a deadline passes (subclasses stop the job); return extra event fields."""
+        return {}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until a target status, a failed status, a deadline, or a non-transient API error."""
+        deadline, reason = self._deadline()
+        snap: StatusSnapshot | None = None
+        recorder = StatusRecorder(self.kind, self.resource_id, self.history, self.log)
+        stream = self.source.watch(self.kind, self.resource_id).__aiter__()
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - time.time()
+                timed_out = remaining is not None and remaining <= 0
+                if not timed_out:
+                    try:
+                        snap = await asyncio.wait_for(stream.__anext__(), timeout=remaining)
+                    except asyncio.TimeoutError:
+                        timed_out = True
+                if timed_out:
+                    extra = await self._on_deadline(reason, snap)
+                    what = "timeout" if reason == "timeout" else "execution_timeout"
+                    yield self._event(
+                        "timeout",
+                        f"Xplenty {self.kind} {self.resource_id} did not reach "
+                        f"{'/'.join(self.target_statuses)} before the task's {what}"
+                        f" (last status: {snap.status if snap else 'unknown'})",
+                        snap,
+                        reason=reason,
+                        **extra,
+                    )
+                    return
+                assert snap is not None
+                recorder.record(snap)
+                if snap.status in self.target_statuses:
+                    yield self._event(
+                        "success", f"Xplenty {self.kind} {self.resource_id} is {snap.status}", snap
+                    )
+                    return
+                if snap.status in self.failed_statuses:
+                    detail = f": {snap.errors}" if snap.errors else ""
+                    yield self._event(
+                        "failed", f"Xplenty {self.kind} {self.resource_id} is {snap.status}{detail}", snap
+                    )
+                    return
+        except asyncio.CancelledError:
+            # Airflow 3.3 calls on_kill() itself on user action; 3.2 only cancels the trigger, so
+            # there we call it when the task is no longer deferred (not on a triggerer restart).
+            if not TRIGGER_HAS_ON_KILL and await self._cancelled_by_user():
+                await self.on_kill()
+            raise
+        except Exception as error:
+            self.log.exception("Error while waiting for Xplenty %s %s", self.kind, self.resource_id)
+            yield self._event(
+                "error",
+                f"Error while waiting for Xplenty {self.kind} {self.resource_id}: {error}",
+                snap,
+            )
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await self.source.close()
+
+
+class XplentyJobTrigger(_XplentyStatusTrigger):
+    """Wait for an Xplenty job to end.
+
+    :param job_id: the job to watch.
+    :param xplenty_conn_id: the Airflow connection.
+    :param poll_interval: seconds between two status checks.
+    :param target_statuses: statuses that end the wait with a ``success`` event (default ``completed``).
+    :param failed_statuses: statuses that end it with a ``failed`` event (default ``failed``, ``stopped``).
+    :param end_time: wall-clock deadline (``time.time()``) of the operator's ``timeout``.
+    :param execution_deadline: wall-clock deadline of the task's ``execution_timeout``.
+    :param history: status transitions seen before deferring (``[{"status", "at"}]``).
+    :param stop_on_timeout: stop the job when a deadline passes.
+    :param stop_on_kill: stop the job when a user kills the deferred task (Airflow 3.3 ``on_kill``).
+    :param hook_params: keyword arguments for ``XplentyAsyncHook``.
+    :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
+    """
+
+    kind = "job"
+    id_kwarg = "job_id"
+
+    def __init__(
+        self,
+        job_id: int,
+        xplenty_conn_id: str = "xplenty_default",
+        poll_interval: float = 30.0,
+        target_statuses: list[str] | tuple[str, ...] = ("completed",),
+        failed_statuses: list[str] | tuple[str, ...] = ("failed", "stopped"),
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        history: list[dict[str, Any]] | None = None,
+        stop_on_timeout: bool = True,
+        stop_on_kill: bool = True,
+        hook_params: dict[str, Any] | None = None,
+        transient_error_timeout: float = 600.0,
+    ) -> None:
+        super().__init__(
+            resource_id=job_id,
+            xplenty_conn_id=xplenty_conn_id,
+            poll_interval=poll_interval,
+            target_statuses=target_statuses,
+            failed_statuses=failed_statuses,
+            end_time=end_time,
+            execution_deadline=execution_deadline,
+            history=history,
+            hook_params=hook_params,
+            transient_error_timeout=transient_error_timeout,
+        )
+        self.job_id = self.resource_id
+        self.stop_on_timeout = bool(stop_on_timeout)
+        self.stop_on_kill = bool(stop_on_kill)
+
+    def _extra_kwargs(self) -> dict[str, Any]:
+        return {"stop_on_timeout": self.stop_on_timeout, "stop_on_kill": self.stop_on_kill}
+
+    async def _stop(self, why: str) -> str | None:
+        self.log.warning("Stopping Xplenty job %s (%s)", self.job_id, why)
+        status = await self.source.stop_job(self.job_id)
+        self.log.info("Xplenty job %s is now %s", self.job_id, status)
+        return status
+
+    async def _on_deadline(self, reason: str, snap: StatusSnapshot | None) -> dict[str, Any]:
+        if not self.stop_on_timeout:
+            return {"stopped": False}
+        try:
+            status = await self._stop(reason)
+        except Exception as error:
+            self.log.warning("Could not stop Xplenty job %s: %s", self.job_id, error)
+            return {"stopped": False, "stop_error": str(error)}
+        return {"stopped": True, "xplenty_status": status}
+
+    async def on_kill(self) -> None:
+        """Stop the job when a user kills the deferred task (mark failed/success, clear)."""
+        if self.stop_on_kill:
+            await self._stop("task killed while deferred")
+
+
+class XplentyClusterTrigger(_XplentyStatusTrigger):
+    """Wait for an Xplenty cluster to reach a status (by default: ready to run jobs).
+
+    :param cluster_id: the cluster to watch.
+    :param xplenty_conn_id: the Airflow connection.
+    :param poll_interval: seconds between two status checks.
+    :param target_statuses: statuses that end the wait with ``success`` (default ``available``, ``idle``).
+    :param failed_statuses: statuses that end it with ``failed`` (default ``error`` and the terminating ones).
+    :param end_time: wall-clock deadline (``time.time()``) of the operator's ``timeout``.
+    :param execution_deadline: wall-clock deadline of the task's ``execution_timeout``.
+    :param history: status transitions seen before deferring (``[{"status", "at"}]``).
+    :param terminate_on_kill: terminate the cluster when a user kills the deferred task (3.3 ``on_kill``).
+    :param hook_params: keyword arguments for ``XplentyAsyncHook``.
+    :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
+    """
+
+    kind = "cluster"
+    id_kwarg = "cluster_id"
+
+    def __init__(
+        self,
+        cluster_id: int,
+        xplenty_conn_id: str = "xplenty_default",
+        poll_interval: float = 30.0,
+        target_statuses: list[str] | tuple[str, ...] = ("available", "idle"),
+        failed_statuses: list[str] | tuple[str, ...] = (
+            "error",
+            "pending_terminate",
+            "terminating",
+            "terminated",
+        ),
+        end_time: float | None = None,
+        execution_deadline: float | None = None,
+        history: list[dict[str, Any]] | None = None,
+        terminate_on_kill: bool = False,
+        hook_params: dict[str, Any] | None = None,
+        transient_error_timeout: float = 600.0,
+    ) -> None:
+        super().__init__(
+            resource_id=cluster_id,
+            xplenty_conn_id=xplenty_conn_id,
+            poll_interval=poll_interval,
+            target_statuses=target_statuses,
+            failed_statuses=failed_statuses,
+            end_time=end_time,
+            execution_deadline=execution_deadline,
+            history=history,
+            hook_params=hook_params,
+            transient_error_timeout=transient_error_timeout,
+        )
+        self.cluster_id = self.resource_id
+        self.terminate_on_kill = bool(terminate_on_kill)
+
+    def _extra_kwargs(self) -> dict[str, Any]:
+        return {"terminate_on_kill": self.terminate_on_kill}
+
+    async def on_kill(self) -> None:
+        """Terminate the cluster when a user kills the deferred task, if asked to."""
+        if self.terminate_on_kill:
+            self.log.warning("Terminating Xplenty cluster %s (task killed while deferred)", self.cluster_id)
+            status = await self.source.terminate_cluster(self.cluster_id)
+            self.log.info("Xplenty cluster %s is now %s", self.cluster_id, status)
+
+
+def timeout_seconds(timeout: float | timedelta | None) -> float | None:
+    """Return a ``timeout`` argument (seconds or timedelta) as seconds, ``None`` for no timeout."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, timedelta):
+        return timeout.total_seconds()
+    return float(timeout)
+
+
+def wall_clock_deadlines(
+    context: Any, timeout: float | timedelta | None, execution_timeout: timedelta | None
+) -> tuple[float | None, float | None]:
+    """Return ``(end_time, execution_deadline)`` as ``time.time()`` values for a trigger.
+
+    ``end_time`` is now + ``timeout``; ``execution_deadline`` is the task's start + ``execution_timeout``
+    (Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger does).
+    """
+    now = time.time()
+    seconds = timeout_seconds(timeout)
+    end_time = None if seconds is None else now + seconds
+    execution_deadline = None
+    if execution_timeout is not None:
+        ti = context.get("ti") if hasattr(context, "get") else None
+        start = getattr(ti, "start_date", None)
+        started = start.timestamp() if isinstance(start, datetime) else now
+        execution_deadline = min(started, now) + execution_timeout.total_seconds()
+    return end_time, execution_deadline

@@ -1,0 +1,203 @@
+"""The daily Xplenty workflow: cluster up, dated job, preview, more jobs, cluster down, alert on failure.
+
+Tunables (read from the environment at parse time; no network or database access while parsing):
+
+``XPLENTY_CONN_ID``                Xplenty connection id (default ``xplenty_default``)
+``XPLENTY_POLL_INTERVAL``          seconds between status polls of every wait (default 30)
+``XPLENTY_RETRY_DELAY``            seconds before the first retry of a job task (default 300)
+``XPLENTY_RETRY_BACKOFF``          exponential backoff multiplier for job retries (default 2.0)
+``XPLENTY_ALERT_SMTP_CONN_ID``     SMTP connection of the failure e-mail (default: ``[email] email_conn_id``,
+                                   i.e. ``smtp_default``)
+
+Recipients of the failure e-mail come from the Airflow Variable ``xplenty_alert_emails``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from airflow_provider_xplenty.notifications import XplentySmtpNotifier
+from airflow_provider_xplenty.operators.cluster import (
+    XplentyCreateClusterOperator,
+    XplentyTerminateClusterOperator,
+)
+from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
+from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
+
+CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
+POLL_INTERVAL = float(os.environ.get("XPLENTY_POLL_INTERVAL", "30"))
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("XPLENTY_RETRY_DELAY", "300")))
+RETRY_BACKOFF = float(os.environ.get("XPLENTY_RETRY_BACKOFF", "2.0"))
+SMTP_CONN_ID = os.environ.get("XPLENTY_ALERT_SMTP_CONN_ID") or None
+
+#: The run's date: the logical date of a scheduled run, or when a manual run (which has no logical
+#: date in Airflow 3) was triggered. ``{{ ds_nodash }}`` would be undefined for manual runs.
+RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}"
+
+MAIN_PACKAGE_ID = 103  # daily_rollup
+ADDITIONAL_PACKAGE_IDS = [101, 102]  # load_customers, enrich_orders: step 7, one mapped task each
+
+JOB_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay": RETRY_DELAY,
+    "retry_exponential_backoff": RETRY_BACKOFF,
+    "max_retry_delay": timedelta(hours=1),
+}
+
+DOC = f"""
+### Daily Xplenty workflow
+
+The recurring workflow of the Xplenty API guide, one task per step:
+
+1. create a cluster: `create_cluster` (setup). `DailyCluster_<date>`, 2 production nodes,
+   terminates itself after 1 h idle.
+2. verify it: `verify_cluster`. Deferrable wait for `available`/`idle`; `error` fails.
+3. run a job with dated variables: `run_job`. Package {MAIN_PACKAGE_ID},
+   `InputPath='/input<date>'`, `OutputPath='/output<date>'`.
+4. verify the job: `verify_job`. Reads the job back: `completed`, with the dated variables.
+5. monitor it: **folded into `run_job`**, whose deferrable wait polls the job to its end,
+   logging status transitions and progress.
+6. preview the output: `preview_output`. First lines of each output.
+7. run more jobs: `run_additional_jobs`, one mapped task per package of {ADDITIONAL_PACKAGE_IDS}.
+8. terminate the cluster: `terminate_cluster` (teardown). Runs whatever happened upstream.
+9. verify termination: `verify_termination` (teardown). Deferrable wait for `terminated`;
+   fails the run if the cluster never gets there.
+
+Step 5 is folded into step 3 because a retry must start a new job: if "run" and "monitor" were two
+tasks, retrying the monitor would only watch the same failed job again. `run_job` reattaches to
+its job when it is retried while the job still runs (so no duplicate) and starts a new one after
+the job failed. Job tasks retry twice with exponential backoff.
+
+`<date>` is the run's logical date, or for a manual run (no logical date in Airflow 3) the time
+it was triggered, as `YYYYMMDD`.
+
+The cluster is always terminated: the two teardown tasks run after success, failure or
+upstream failure, and the run's state still comes from the work tasks (a failed job fails the
+run even though the cleanup succeeded). If the cluster never comes up, `create_cluster`/
+`verify_cluster` fail and the teardown terminates the errored cluster.
+
+On failure, one e-mail goes out through the SMTP connection (`smtp_default` unless
+`XPLENTY_ALERT_SMTP_CONN_ID` says otherwise) to the addresses in the Variable
+`xplenty_alert_emails`: DAG, task, run, try, Xplenty job id, the job's error text and its link.
+Retries that end in success send nothing.
+"""
+
+with DAG(
+    dag_id="xplenty_daily_workflow",
+    description="Daily Xplenty workflow: cluster, dated jobs, preview, terminate; alert on failure",
+    schedule="@daily",
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=6),
+    default_args={"xplenty_conn_id": CONN_ID},
+    on_failure_callback=XplentySmtpNotifier(
+        smtp_conn_id=SMTP_CONN_ID, xplenty_conn_id=CONN_ID, cluster_task_id="create_cluster"
+    ),
+    tags=["xplenty", "example"],
+    doc_md=DOC,
+) as dag:
+    create_cluster = XplentyCreateClusterOperator(
+        task_id="create_cluster",
+        nodes=2,
+        cluster_type="production",
+        name=f"DailyCluster_{RUN_DATE}",
+        description="Daily workflow cluster of run {{ run_id }}",
+        terminate_on_idle=True,
+        time_to_idle=3600,
+        wait_for_available=False,  # step 2 verifies it
+    )
+
+    verify_cluster = XplentyClusterSensor(
+        task_id="verify_cluster",
+        cluster_id=create_cluster.output,
+        deferrable=True,
+        poke_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=1).total_seconds(),
+    )
+
+    run_job = XplentyRunJobOperator(
+        task_id="run_job",
+        cluster_id=create_cluster.output,
+        package_id=MAIN_PACKAGE_ID,
+        # Job variable values are expressions: string literals are single-quoted.
+        variables={"InputPath": f"'/input{RUN_DATE}'", "OutputPath": f"'/output{RUN_DATE}'"},
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=3).total_seconds(),
+        **JOB_RETRIES,
+    )
+
+    @task
+    def verify_job(job_id: int, run_date: str) -> dict[str, Any]:
+        """Read the job back: it completed, and ran with this run's dated variables."""
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+        hook = XplentyHook(CONN_ID)
+        job = hook.get_job(int(job_id))
+        if not job.is_successful:
+            raise RuntimeError(f"Job {job.id} is {job.status}, expected completed: {job.errors or ''}")
+        variables = hook.get_job_variables(job.id) or job.variables
+        expected = {"InputPath": f"'/input{run_date}'", "OutputPath": f"'/output{run_date}'"}
+        wrong = {k: variables.get(k) for k, v in expected.items() if variables.get(k) != v}
+        if wrong:
+            raise RuntimeError(f"Job {job.id} ran with {wrong}, expected {expected}")
+        print(f"Job {job.id} completed in {job.runtime_in_seconds}s with {expected}: {job.html_url}")
+        return {"job_id": job.id, "status": job.status, "variables": expected, "html_url": job.html_url}
+
+    @task
+    def preview_output(job_id: int, max_lines: int = 10) -> dict[str, list[str]]:
+        """Return (and log) the first lines of each output of the job."""
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+        hook = XplentyHook(CONN_ID)
+        job = hook.get_job(int(job_id))
+        previews: dict[str, list[str]] = {}
+        for output in job.outputs:
+            lines = hook.preview_output(job.id, output.id).splitlines()[:max_lines]
+            name = output.name or str(output.id)
+            previews[name] = lines
+            print(f"Output {name} ({output.records_count} records):")
+            for line in lines:
+                print(f"    {line}")
+        return previews
+
+    run_additional_jobs = XplentyRunJobOperator.partial(
+        task_id="run_additional_jobs",
+        cluster_id=create_cluster.output,
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=3).total_seconds(),
+        **JOB_RETRIES,
+    ).expand(package_id=ADDITIONAL_PACKAGE_IDS)
+
+    terminate_cluster = XplentyTerminateClusterOperator(
+        task_id="terminate_cluster",
+        cluster_id=create_cluster.output,
+        wait_for_termination=False,  # step 9 verifies it
+    )
+
+    verify_termination = XplentyClusterSensor(
+        task_id="verify_termination",
+        cluster_id=create_cluster.output,
+        target_statuses=("terminated",),
+        failed_statuses=("error",),
+        deferrable=True,
+        poke_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=1).total_seconds(),
+    )
+
+    verified = verify_job(run_job.output, RUN_DATE)
+    previews = preview_output(run_job.output)
+    (create_cluster >> verify_cluster >> run_job >> verified >> previews >> run_additional_jobs)
+    run_additional_jobs >> terminate_cluster.as_teardown(setups=create_cluster)
+    # A second teardown: it runs after the first whatever happened, and (on_failure_fail_dagrun)
+    # fails the run when the cluster does not reach `terminated`, so a leak is never silent.
+    terminate_cluster >> verify_termination.as_teardown(setups=create_cluster, on_failure_fail_dagrun=True)

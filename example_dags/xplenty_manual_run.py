@@ -1,0 +1,174 @@
+"""Run one Xplenty package by hand: "Trigger DAG w/ config" in the Airflow UI fills in the form.
+
+Tunables (environment, read at parse time): ``XPLENTY_CONN_ID`` (default ``xplenty_default``) and
+``XPLENTY_POLL_INTERVAL`` (seconds, default 30).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from airflow_provider_xplenty.operators.cluster import (
+    XplentyCreateClusterOperator,
+    XplentyTerminateClusterOperator,
+)
+from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
+
+CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
+POLL_INTERVAL = float(os.environ.get("XPLENTY_POLL_INTERVAL", "30"))
+
+DOC = """
+### Run an Xplenty package by hand
+
+Use **Trigger DAG w/ config**: choose the package (id or exact name), its variables, and either
+an existing cluster to reuse or the size and type of a new one.
+
+- `resolve_package`: the package id or name as an id (fails early on an unknown or ambiguous name).
+- `plan`: branches: create a cluster, or reuse the given one.
+- `create_cluster`: only without `cluster_id`: creates `ManualCluster_<date>`, waits until available.
+- `use_cluster`: the cluster to run on (created or reused; a reused one must be usable).
+- `run_job`: runs the package with the variables and waits for it (deferrable); logs output previews.
+- `decide_termination` (teardown): branches on `terminate_cluster`, after the job whatever its outcome.
+- `terminate_cluster` (teardown): terminates the cluster and waits until it is gone.
+
+Variable values are Xplenty expressions: quote string literals, e.g.
+`{"InputPath": "'/input/2025-01-01'"}`. With `terminate_cluster` on, a reused cluster is
+terminated too.
+"""
+
+with DAG(
+    dag_id="xplenty_manual_run",
+    description="Run one Xplenty package on a new or existing cluster (Trigger DAG w/ config)",
+    schedule=None,
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,
+    render_template_as_native_obj=True,  # variables render as a dict, nodes as an int
+    default_args={"xplenty_conn_id": CONN_ID},
+    params={
+        "package": Param(
+            103,
+            type=["integer", "string"],
+            title="Package",
+            description="Package id (e.g. 103) or exact name of an active package (e.g. daily_rollup).",
+        ),
+        "variables": Param(
+            {"InputPath": "'/input'", "OutputPath": "'/output'"},
+            type="object",
+            title="Variables",
+            description="Package variables. Values are expressions: quote string literals (\"'/input'\").",
+        ),
+        "nodes": Param(1, type="integer", minimum=1, maximum=100, title="Nodes (new cluster)"),
+        "cluster_type": Param(
+            "sandbox",
+            type="string",
+            enum=["sandbox", "production"],
+            title="Cluster type (new cluster)",
+            description="sandbox: 1 node; production: 2 nodes or more.",
+        ),
+        "cluster_id": Param(
+            None,
+            type=["null", "integer"],
+            title="Existing cluster id",
+            description="Reuse this cluster instead of creating one. Leave empty to create a cluster.",
+        ),
+        "terminate_cluster": Param(
+            True,
+            type="boolean",
+            title="Terminate the cluster afterwards",
+            description="Terminate the cluster when the job has ended, whatever its outcome.",
+        ),
+    },
+    tags=["xplenty", "example"],
+    doc_md=DOC,
+) as dag:
+
+    @task
+    def resolve_package() -> int:
+        """Return the package id for the ``package`` param (an id or an exact name)."""
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+        package = get_current_context()["params"]["package"]
+        hook = XplentyHook(CONN_ID)
+        if isinstance(package, int) or str(package).strip().isdigit():
+            found = hook.get_package(int(package))
+        else:
+            found = hook.find_package(str(package).strip())
+        print(f"Package {found.id} {found.name!r} ({found.flow_type}, {found.status})")
+        return found.id
+
+    @task.branch
+    def plan() -> list[str]:
+        """Create a cluster, or reuse the one given in the params."""
+        reuse = get_current_context()["params"].get("cluster_id")
+        follow = ["use_cluster"] if reuse is not None else ["create_cluster", "use_cluster"]
+        print(f"Plan: {follow}")
+        return follow
+
+    @task.branch
+    def decide_termination() -> list[str]:
+        """Terminate the cluster afterwards, or keep it (a teardown: runs whatever the job did)."""
+        keep = not get_current_context()["params"].get("terminate_cluster")
+        print("Keeping the cluster" if keep else "Terminating the cluster")
+        return [] if keep else ["terminate_cluster"]
+
+    create_cluster = XplentyCreateClusterOperator(
+        task_id="create_cluster",
+        nodes="{{ params.nodes }}",
+        cluster_type="{{ params.cluster_type }}",
+        name="ManualCluster_{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}",
+        description="Manual run {{ run_id }}",
+        terminate_on_idle=True,
+        time_to_idle=1800,
+        wait_for_available=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+        timeout=timedelta(hours=1),
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def use_cluster() -> int:
+        """Return the cluster to run on: the one given in the params, else the one just created."""
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+        from airflow_provider_xplenty.models import ClusterStatus
+
+        context: Any = get_current_context()
+        given = context["params"].get("cluster_id")
+        cluster_id = given if given is not None else context["ti"].xcom_pull(task_ids="create_cluster")
+        if cluster_id is None:
+            raise RuntimeError("No cluster: create_cluster did not return one and no cluster_id was given")
+        cluster = XplentyHook(CONN_ID).get_cluster(int(cluster_id))
+        if cluster.status in ClusterStatus.failed_states():
+            raise RuntimeError(f"Cluster {cluster.id} is {cluster.status}; it cannot run jobs")
+        print(f"Using cluster {cluster.id} {cluster.name!r} ({cluster.status}): {cluster.html_url}")
+        return cluster.id
+
+    cluster_id = use_cluster()
+    run_job = XplentyRunJobOperator(
+        task_id="run_job",
+        cluster_id=cluster_id,
+        package_id=resolve_package(),
+        variables="{{ params.variables }}",  # type: ignore[arg-type]  # renders to a dict (native)
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+    )
+    terminate_cluster = XplentyTerminateClusterOperator(
+        task_id="terminate_cluster",
+        cluster_id=cluster_id,
+        wait_for_termination=True,
+        deferrable=True,
+        poll_interval=POLL_INTERVAL,
+    )
+
+    plan() >> [create_cluster, cluster_id]
+    create_cluster >> cluster_id
+    # Both are teardowns of use_cluster: they run after run_job whatever its outcome, and the run's
+    # state still comes from run_job. A branch that is not a teardown would mask a failure.
+    decide = decide_termination()
+    run_job >> decide.as_teardown(setups=cluster_id)
+    decide >> terminate_cluster.as_teardown(setups=cluster_id)

@@ -1,0 +1,64 @@
+"""Fixtures for end-to-end DAG tests: a real SMTP server on loopback and the example DAGs loaded fast."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dag_test_support import ALERT_TO, SmtpSink, free_port, load_example_dag
+
+
+@pytest.fixture(scope="session")
+def _smtp_server() -> Iterator[SmtpSink]:
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture()
+def smtp_sink(_smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> SmtpSink:
+    """An empty SMTP sink, wired as ``smtp_default``, with alert recipients in the Variable."""
+    _smtp_server.clear()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": _smtp_server.port,
+                "extra": {
+                    "disable_ssl": True,
+                    "disable_tls": True,
+                    "from_email": "airflow@example.com",
+                    "retry_limit": 0,
+                    "timeout": 10,
+                },
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_XPLENTY_ALERT_EMAILS", ALERT_TO)
+    return _smtp_server
+
+
+@pytest.fixture(scope="session")
+def daily_dag(airflow_db: None) -> Any:
+    """The daily workflow DAG with sub-second polls and immediate retries."""
+    return load_example_dag("xplenty_daily_workflow.py", "xplenty_daily_workflow")
+
+
+@pytest.fixture()
+def manual_dag(airflow_db: None) -> Any:
+    """The manual-run DAG with sub-second polls, freshly loaded for each test.
+
+    Under ``dag.test()`` tasks run in the test process on the DAG's own objects, and a run's conf is
+    merged into the tasks' params in place; a fresh DAG keeps one test's conf out of the next.
+    """
+    return load_example_dag("xplenty_manual_run.py", "xplenty_manual_run")

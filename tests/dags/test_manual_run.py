@@ -1,0 +1,88 @@
+"""The manual-run DAG: Params from "Trigger DAG w/ config", and no logical date (Airflow 3 manual runs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dag_test_support import task_states, xcom
+
+SPEED = 100.0
+
+
+@pytest.fixture()
+def emulator(xplenty_emulator: Any) -> Any:
+    xplenty_emulator.reset(speed=SPEED)
+    return xplenty_emulator
+
+
+def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: Any, emulator: Any) -> None:
+    conf = {
+        "package": "enrich_orders",
+        "variables": {"InputPath": "'/orders/manual'", "OutputPath": "'/orders/manual_out'"},
+        "nodes": 1,
+        "cluster_type": "sandbox",
+        "cluster_id": None,
+        "terminate_cluster": True,
+    }
+    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+
+    states = task_states(dag_run)
+    assert dag_run.logical_date is None
+    assert dag_run.state == "success", states
+    assert states == dict.fromkeys(
+        [
+            "resolve_package",
+            "plan",
+            "create_cluster",
+            "use_cluster",
+            "run_job",
+            "decide_termination",
+            "terminate_cluster",
+        ],
+        "success",
+    )
+    (cluster,) = emulator.clusters()
+    assert cluster["name"].startswith("ManualCluster_") and len(cluster["name"]) == len(
+        "ManualCluster_20250101"
+    )
+    assert (cluster["type"], cluster["nodes"], cluster["status"]) == ("sandbox", 1, "terminated")
+    (job,) = emulator.jobs()
+    assert job["package_id"] == 102 and job["status"] == "completed"
+    assert job["variables"] == conf["variables"]
+    assert xcom(dag_run, "run_job", "job_id") == job["id"]
+
+
+def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any) -> None:
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+    existing = XplentyHook().create_cluster(nodes=2, type="production", name="shared")
+    emulator.advance(120)  # provisioned
+
+    dag_run = manual_dag.test(
+        logical_date=None,
+        run_conf={"package": 101, "cluster_id": existing.id, "terminate_cluster": False},
+    )
+
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    assert states["create_cluster"] == "skipped"
+    assert states["decide_termination"] == "success"
+    assert states["terminate_cluster"] == "skipped"
+    assert states["run_job"] == "success"
+    (cluster,) = emulator.clusters()
+    assert cluster["id"] == existing.id and cluster["status"] in {"available", "idle"}
+    (job,) = emulator.jobs()
+    assert (job["cluster_id"], job["package_id"], job["status"]) == (existing.id, 101, "completed")
+    assert job["variables"]["InputPath"] == "'/input'"  # the form's default variables
+
+
+def test_manual_run_with_an_unknown_package_fails_before_any_cluster(manual_dag: Any, emulator: Any) -> None:
+    dag_run = manual_dag.test(logical_date=None, run_conf={"package": "no_such_package"})
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert states["resolve_package"] == "failed"
+    assert states["run_job"] == "upstream_failed"
+    assert emulator.jobs() == []
+    assert all(c["status"] not in {"pending", "creating", "available", "idle"} for c in emulator.clusters())

@@ -1,0 +1,286 @@
+"""Browser test against a real Airflow deployment (issue 6).
+
+Starts the stack of ``make ui`` (emulator, api-server, scheduler, dag-processor, triggerer, LocalExecutor,
+SQLite) in a temporary home and drives the UI with Playwright on Debian's chromium. Screenshots go to
+``artifacts/e2e/`` (git-ignored). The tests run in file order and share one stack.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(600),
+]
+
+
+def _load_stack_module() -> Any:
+    spec = importlib.util.spec_from_file_location("airflow_stack", ROOT / "scripts" / "airflow_stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["airflow_stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    mod = _load_stack_module()
+    home = tmp_path_factory.mktemp("ui-home")
+    stack = mod.AirflowStack(
+        home,
+        api_port=mod.free_port(),
+        emulator_port=mod.free_port(),
+        emulator_speed=60.0,
+        extra_env={
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "XPLENTY_POLL_INTERVAL": "2",
+            "XPLENTY_RETRY_DELAY": "2",
+        },
+    )
+    with stack:
+        # The dag-processor needs a few seconds to parse and serialise the example DAGs.
+        for dag_id in ("xplenty_manual_run", "xplenty_daily_workflow"):
+            _wait(lambda d=dag_id: _api(stack, "GET", f"/dags/{d}").ok, 90, f"{dag_id} parsed")
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def page(stack: Any) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+        )
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        browser.close()
+
+
+def _api(stack: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
+    return requests.request(method, f"{stack.url}/api/v2{path}", timeout=30, **kwargs)
+
+
+def _wait(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what}")
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _wait_run(stack: Any, dag_id: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+
+    def finished() -> bool:
+        state.update(_api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}").json())
+        return state.get("state") in ("success", "failed")
+
+    _wait(finished, timeout, f"{dag_id} run {run_id} to finish", interval=2)
+    return state
+
+
+def _task_states(stack: Any, dag_id: str, run_id: str) -> dict[str, str | None]:
+    tis = _api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    return {f"{ti['task_id']}[{ti['map_index']}]".replace("[-1]", ""): ti["state"] for ti in tis}
+
+
+def _xcom(stack: Any, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+    resp = _api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+    resp.raise_for_status()
+    return resp.json()["value"]
+
+
+def _emulator_state(stack: Any) -> dict[str, Any]:
+    return requests.get(f"{stack.emulator_url}/_emulator/state", timeout=10).json()
+
+
+def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: Any) -> None:
+    page.goto(f"{stack.url}/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox").first.click(force=True)
+    page.keyboard.type("Xplenty")
+    page.keyboard.press("Enter")
+    # The form relabels login/password/host and hides the fields Xplenty does not use.
+    for label in ("Account ID", "API Key", "API host"):
+        assert dialog.get_by_text(label, exact=True).count() == 1, f"form has no {label!r} field"
+    for hidden in ("Schema", "Port"):
+        assert dialog.get_by_text(hidden, exact=True).count() == 0, f"form shows unused field {hidden!r}"
+    dialog.locator("input[name=connection_id]").fill("xplenty_ui")
+    dialog.locator("input[name=login]").fill("demo")
+    dialog.locator("input[name=host]").fill(stack.emulator_url)
+    password = dialog.locator("input[name=password]")
+    password.fill("demo-api-key")
+    assert password.get_attribute("type") == "password", "the API key must be masked"
+    _shot(page, "01-connection-form")
+    dialog.get_by_role("button", name="Save").click()
+    _wait(lambda: _api(stack, "GET", "/connections/xplenty_ui").status_code == 200, 20, "connection saved")
+    saved = _api(stack, "GET", "/connections/xplenty_ui").json()
+    assert saved["conn_type"] == "xplenty"
+    assert saved["login"] == "demo"
+    assert saved["host"] == stack.emulator_url
+
+    # The row's "test" button runs XplentyHook.test_connection in the API server.
+    page.goto(f"{stack.url}/connections")
+    row = page.get_by_role("row").filter(has_text="xplenty_ui")
+    row.get_by_role("button").first.click()
+    toast = page.get_by_text("Connection tested successfully", exact=False)
+    toast.wait_for(timeout=20_000)
+    _shot(page, "02-connection-tested")
+    log = requests.get(f"{stack.emulator_url}/_emulator/requests", timeout=10).json()["requests"]
+    assert any(r["path"].endswith("/rate_limit_status") and r["status"] == 200 for r in log)
+
+
+def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
+    page.goto(f"{stack.url}/dags/xplenty_manual_run")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("#element_package").fill("daily_rollup")
+    dialog.locator(".monaco-editor").first.click()
+    variables = {"InputPath": "'/input_ui'", "OutputPath": "'/output_ui'"}
+    # Paste rather than type: the JSON editor auto-closes quotes and brackets while typing.
+    page.evaluate("text => navigator.clipboard.writeText(text)", json.dumps(variables))
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+V")
+    _shot(page, "03-trigger-form")
+    existing = _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
+    before = {r["dag_run_id"] for r in existing}
+    dialog.get_by_role("button", name="Trigger").click()
+
+    runs: list[dict[str, Any]] = []
+
+    def created() -> bool:
+        runs[:] = [
+            r
+            for r in _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
+            if r["dag_run_id"] not in before
+        ]
+        return bool(runs)
+
+    _wait(created, 30, "the triggered run to appear")
+    run = runs[0]
+    assert run["conf"]["package"] == "daily_rollup"
+    assert run["conf"]["variables"] == variables
+    run_id = run["dag_run_id"]
+    final = _wait_run(stack, "xplenty_manual_run", run_id)
+    states = _task_states(stack, "xplenty_manual_run", run_id)
+    assert final["state"] == "success", states
+    assert states["run_job"] == "success"
+    assert states["create_cluster"] == "success"
+    assert states["terminate_cluster"] == "success"
+
+    job_id = _xcom(stack, "xplenty_manual_run", run_id, "run_job")
+    job = next(j for j in _emulator_state(stack)["jobs"] if j["id"] == int(job_id))
+    assert job["status"] == "completed"
+    assert job["variables"] == variables
+
+    # Deferral really went through the triggerer process: it wrote a trigger log for the task.
+    log_dir = stack.home / "logs" / "dag_id=xplenty_manual_run" / f"run_id={run_id}" / "task_id=run_job"
+    trigger_logs = list(log_dir.glob("attempt=*.log.trigger.*.log"))
+    assert trigger_logs, f"no trigger log under {log_dir}: the task never deferred to the triggerer"
+    triggerer_log = (stack.log_dir / "triggerer.log").read_text(errors="replace")
+    assert "XplentyJobTrigger" in triggerer_log
+
+    # The task log shows the output preview, whose lines are derived from the variables.
+    task_log = json.dumps(
+        _api(stack, "GET", f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances/run_job/logs/1").json()
+    )
+    assert "/input_ui" in task_log, "the output preview is not in the task log"
+
+    page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/run_job")
+    page.get_by_text("/input_ui").first.wait_for(timeout=30_000)
+    _shot(page, "04-run-job-log")
+
+
+def test_extra_links_point_at_the_emulator(stack: Any, page: Any) -> None:
+    runs = _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
+    run_id = next(r["dag_run_id"] for r in runs if r["state"] == "success")
+    state = _emulator_state(stack)
+    job_id = int(_xcom(stack, "xplenty_manual_run", run_id, "run_job"))
+    cluster_id = int(_xcom(stack, "xplenty_manual_run", run_id, "create_cluster"))
+    job_url = next(j["html_url"] for j in state["jobs"] if j["id"] == job_id)
+    cluster_url = next(c["html_url"] for c in state["clusters"] if c["id"] == cluster_id)
+    base = f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances"
+    assert _api(stack, "GET", f"{base}/run_job/links").json()["Xplenty Job"] == job_url
+    assert _api(stack, "GET", f"{base}/create_cluster/links").json()["Xplenty Cluster"] == cluster_url
+    assert requests.get(job_url, timeout=10).status_code == 200
+
+    page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/run_job")
+    link = page.get_by_role("link", name="Xplenty Job")
+    link.wait_for(timeout=30_000)
+    assert link.get_attribute("href") == job_url
+    _shot(page, "05-job-link")
+    page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/create_cluster")
+    link = page.get_by_role("link", name="Xplenty Cluster")
+    link.wait_for(timeout=30_000)
+    assert link.get_attribute("href") == cluster_url
+    _shot(page, "06-cluster-link")
+
+
+def test_unpausing_the_daily_dag_runs_it_on_schedule(stack: Any, page: Any) -> None:
+    assert _api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is True
+    page.goto(f"{stack.url}/dags/xplenty_daily_workflow")
+    page.get_by_role("checkbox").first.click(force=True)
+    _wait(
+        lambda: _api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is False,
+        20,
+        "the DAG to be unpaused by the toggle",
+    )
+    _shot(page, "07-daily-unpaused")
+    runs: list[dict[str, Any]] = []
+
+    def scheduled() -> bool:
+        runs[:] = [
+            r
+            for r in _api(stack, "GET", "/dags/xplenty_daily_workflow/dagRuns").json()["dag_runs"]
+            if r["run_type"] == "scheduled"
+        ]
+        return bool(runs)
+
+    _wait(scheduled, 60, "the scheduler to create a scheduled run")
+    run_id = runs[0]["dag_run_id"]
+    final = _wait_run(stack, "xplenty_daily_workflow", run_id, timeout=300)
+    states = _task_states(stack, "xplenty_daily_workflow", run_id)
+    page.goto(f"{stack.url}/dags/xplenty_daily_workflow/runs/{run_id}")
+    page.wait_for_load_state("networkidle")
+    _shot(page, "08-daily-run")
+    assert final["state"] == "success", states
+    assert all(s in ("success", "skipped") for s in states.values()), states
+    clusters = _emulator_state(stack)["clusters"]
+    assert clusters and all(c["status"] == "terminated" for c in clusters), [
+        (c["id"], c["status"]) for c in clusters
+    ]

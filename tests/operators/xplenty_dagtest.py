@@ -1,0 +1,88 @@
+"""Helpers for running small DAGs with ``dag.test()`` against the Xplenty emulator."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+#: Default task arguments for test DAGs: immediate retries, no retries unless asked.
+FAST = {"retries": 0, "retry_delay": timedelta(seconds=0)}
+#: Poll interval for operators, triggers and sensors in tests (seconds).
+POLL = 0.1
+#: Hook settings for tests: few, fast retries.
+HOOK = {"retry_limit": 1, "retry_backoff": 0.05, "retry_max_seconds": 2}
+
+
+def new_dag(prefix: str, **default_args: Any) -> Any:
+    """Return a fresh DAG (unique id) with the fast defaults."""
+    from airflow.sdk import DAG
+
+    return DAG(
+        dag_id=f"{prefix}_{uuid.uuid4().hex[:8]}",
+        schedule=None,
+        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        catchup=False,
+        default_args={**FAST, **default_args},
+    )
+
+
+def run_dag(dag: Any, register_dag: Callable[[Any], Any]) -> Any:
+    """Register and run the DAG in-process; return the DagRun."""
+    register_dag(dag)
+    return dag.test()
+
+
+def states(dag_run: Any) -> dict[str, str]:
+    """Return ``{task_id: state}`` for a DagRun."""
+    return {
+        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
+        for ti in dag_run.get_task_instances()
+    }
+
+
+def try_numbers(dag_run: Any) -> dict[str, int]:
+    """Return ``{task_id: try_number}`` for a DagRun."""
+    return {ti.task_id: int(ti.try_number) for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """Read one XCom value of a finished DagRun from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.execute(
+            select(XComModel.value).where(
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+            )
+        ).first()
+    return None if row is None else XComModel.deserialize_value(row)
+
+
+def when(
+    condition: Callable[[], bool], action: Callable[[], Any], *, timeout: float = 30.0
+) -> threading.Thread:
+    """Run ``action`` once ``condition`` holds (polled from a background thread)."""
+
+    def loop() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if condition():
+                    action()
+                    return
+            except Exception:
+                pass
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return thread

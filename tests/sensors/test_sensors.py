@@ -1,0 +1,95 @@
+"""Cluster and job sensors in poke, reschedule and deferrable modes, through dag.test and the emulator."""
+
+from __future__ import annotations
+
+import pytest
+from xplenty_dagtest import HOOK, new_dag, run_dag, states, xcom
+
+from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
+from airflow_provider_xplenty.sensors.job import XplentyJobSensor
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+FAST = {
+    "cluster_pending": 0.2,
+    "cluster_creating": 0.5,
+    "cluster_terminating": 0.2,
+    "job_idle": 0.1,
+    "job_pending": 0.1,
+    "job_running": 0.8,
+}
+MODES = [
+    pytest.param({"mode": "poke"}, id="poke"),
+    pytest.param({"mode": "reschedule", "poke_interval": 1}, id="reschedule"),
+    pytest.param({"deferrable": True}, id="deferrable"),
+]
+
+
+@pytest.fixture()
+def emu(xplenty_emulator):
+    xplenty_emulator.set_speed(1.0, durations=FAST)
+    return xplenty_emulator
+
+
+def sensor_kwargs(mode):
+    return {"poke_interval": 0.1, "timeout": 30, "hook_params": HOOK, **mode}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cluster_sensor_waits_until_available(emu, register_dag, mode):
+    cluster = XplentyHook().create_cluster(nodes=2)
+    with new_dag("cluster_sensor") as dag:
+        XplentyClusterSensor(task_id="wait", cluster_id="{{ params.cid }}", **sensor_kwargs(mode))
+        dag.params = {"cid": cluster.id}
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"wait": "success"}
+    assert emu.clusters()[0]["status"] in ("available", "idle")
+    assert xcom(dr, "wait") in ("available", "idle")
+    assert xcom(dr, "wait", "_link_XplentyClusterLink") == cluster.html_url
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cluster_sensor_fails_on_error_status(emu, register_dag, mode):
+    emu.add_fault(kind="cluster_failure", message="no capacity")
+    cluster = XplentyHook().create_cluster(nodes=2)
+    seen = []
+    with new_dag(
+        "cluster_sensor_err", on_failure_callback=lambda c: seen.append(str(c.get("exception")))
+    ) as dag:
+        XplentyClusterSensor(task_id="wait", cluster_id=cluster.id, **sensor_kwargs(mode))
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"wait": "failed"}
+    assert f"cluster {cluster.id} is error" in seen[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_job_sensor(emu, register_dag, mode):
+    emu.set_speed(1.0, durations={**FAST, "cluster_pending": 0, "cluster_creating": 0})
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    emu.add_fault(kind="job_failure", package_id=102, message="Column 'total' is missing")
+    good = hook.run_job(cluster.id, 101)
+    bad = hook.run_job(cluster.id, 102)
+    seen = []
+    with new_dag("job_sensor", on_failure_callback=lambda c: seen.append(str(c.get("exception")))) as dag:
+        XplentyJobSensor(task_id="good", job_id=good.id, **sensor_kwargs(mode))
+        XplentyJobSensor(task_id="bad", job_id=str(bad.id), **sensor_kwargs(mode))
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"good": "success", "bad": "failed"}
+    assert xcom(dr, "good") == "completed"
+    assert any("Column 'total' is missing" in s for s in seen), seen
+    assert xcom(dr, "good", "_link_XplentyJobLink") == good.html_url
+
+
+def test_deferrable_sensor_timeout(emu, register_dag):
+    emu.set_speed(1.0, durations={**FAST, "cluster_creating": 60})
+    cluster = XplentyHook().create_cluster(nodes=2)
+    with new_dag("sensor_timeout") as dag:
+        XplentyClusterSensor(
+            task_id="wait", cluster_id=cluster.id, deferrable=True, poke_interval=0.1, timeout=0.5
+        )
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"wait": "failed"}
+    # a sensor only watches: the cluster is left alone
+    assert emu.clusters()[0]["status"] in ("pending", "creating")

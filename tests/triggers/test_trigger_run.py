@@ -1,0 +1,155 @@
+"""Triggers run against the emulator (no Airflow machinery): events, history, retries, deadlines, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger, validate_event
+
+FAST = {
+    "cluster_pending": 0,
+    "cluster_creating": 0,
+    "cluster_terminating": 0.2,
+    "job_idle": 0.1,
+    "job_pending": 0.1,
+    "job_running": 0.6,
+    "job_stopping": 0.1,
+}
+NO_RETRY = {"retry_limit": 0}
+
+
+@pytest.fixture()
+def emu(xplenty_emulator):
+    xplenty_emulator.set_speed(1.0, durations=FAST)
+    return xplenty_emulator
+
+
+def first_event(trigger):
+    async def go():
+        return await trigger.run().__anext__()
+
+    return asyncio.run(go()).payload
+
+
+def started_job(emu, package_id=101):
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    emu.advance(1)
+    return hook.run_job(cluster.id, package_id)
+
+
+def test_job_trigger_success_keeps_history_and_survives_transient_errors(emu):
+    job = started_job(emu)
+    emu.add_fault(kind="server_error", status=503, path_contains=f"/jobs/{job.id}", method="GET", count=3)
+    emu.add_fault(kind="rate_limit", count=1)
+    trigger = XplentyJobTrigger(job_id=job.id, poll_interval=0.05, hook_params=NO_RETRY)
+    event = validate_event(first_event(trigger), kind="job", resource_id=job.id)
+    assert event["status"] == "success"
+    assert event["xplenty_status"] == "completed"
+    assert event["html_url"] == job.html_url
+    statuses = [h["status"] for h in event["history"]]
+    assert statuses[-1] == "completed"
+    assert "running" in statuses
+    assert all(h["at"].endswith("+00:00") for h in event["history"])
+
+
+def test_job_trigger_failed_event_carries_errors(emu):
+    emu.add_fault(kind="job_failure", package_id=101, message="Division by zero in select_3")
+    job = started_job(emu)
+    event = validate_event(first_event(XplentyJobTrigger(job.id, poll_interval=0.05)), kind="job")
+    assert event["status"] == "failed"
+    assert event["xplenty_status"] == "failed"
+    assert "Division by zero in select_3" in event["errors"]
+    assert "Division by zero in select_3" in event["message"]
+
+
+def test_job_trigger_deadline_stops_the_job(emu):
+    emu.set_speed(1.0, durations={**FAST, "job_running": 60})
+    job = started_job(emu)
+    trigger = XplentyJobTrigger(job.id, poll_interval=0.05, execution_deadline=time.time() + 0.4)
+    event = validate_event(first_event(trigger), kind="job")
+    assert event["status"] == "timeout"
+    assert event["reason"] == "execution_timeout"
+    assert event["stopped"] is True
+    assert XplentyHook().get_job(job.id).status in ("pending_stoppage", "stopping", "stopped")
+
+
+def test_job_trigger_on_kill_stops_the_job(emu):
+    emu.set_speed(1.0, durations={**FAST, "job_running": 60})
+    job = started_job(emu)
+    trigger = XplentyJobTrigger(job.id, poll_interval=0.05)
+
+    async def go():
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await trigger.on_kill()
+
+    asyncio.run(go())
+    assert XplentyHook().get_job(job.id).status in ("pending_stoppage", "stopping", "stopped")
+
+
+def test_job_trigger_unknown_job_gives_error_event(emu):
+    event = validate_event(first_event(XplentyJobTrigger(424242, poll_interval=0.05)), kind="job")
+    assert event["status"] == "error"
+    assert "424242" in event["message"]
+
+
+def test_cluster_trigger_failed_and_on_kill(emu):
+    emu.set_speed(1.0, durations={**FAST, "cluster_pending": 0.1, "cluster_creating": 0.2})
+    emu.add_fault(kind="cluster_failure", message="no capacity")
+    hook = XplentyHook()
+    bad = hook.create_cluster(nodes=2)
+    event = validate_event(first_event(XplentyClusterTrigger(bad.id, poll_interval=0.05)), kind="cluster")
+    assert event["status"] == "failed"
+    assert event["xplenty_status"] == "error"
+
+    good = hook.create_cluster(nodes=2)
+    event = validate_event(first_event(XplentyClusterTrigger(good.id, poll_interval=0.05)), kind="cluster")
+    assert event["status"] == "success"
+    asyncio.run(XplentyClusterTrigger(good.id, terminate_on_kill=True).on_kill())
+    assert hook.get_cluster(good.id).status in ("pending_terminate", "terminating", "terminated")
+
+
+def test_cluster_trigger_on_kill_while_creating_sets_idle_termination(emu):
+    emu.set_speed(1.0, durations={**FAST, "cluster_creating": 60})
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2, terminate_on_idle=False)
+    asyncio.run(XplentyClusterTrigger(cluster.id, terminate_on_kill=True).on_kill())
+    after = hook.get_cluster(cluster.id)
+    assert after.terminate_on_idle is True
+    assert after.time_to_idle == 60
+
+
+@pytest.mark.parametrize("by_user", [True, False], ids=["user-kill", "triggerer-restart"])
+def test_airflow_3_2_cancellation_fallback(emu, monkeypatch, by_user):
+    """Without BaseTrigger.on_kill (3.2), a cancelled trigger stops the job only after a user action."""
+    from airflow_provider_xplenty.triggers import xplenty as module
+
+    emu.set_speed(1.0, durations={**FAST, "job_running": 60})
+    job = started_job(emu)
+    trigger = XplentyJobTrigger(job.id, poll_interval=0.05)
+    monkeypatch.setattr(module, "TRIGGER_HAS_ON_KILL", False)
+
+    async def cancelled_by_user():
+        return by_user
+
+    monkeypatch.setattr(trigger, "_cancelled_by_user", cancelled_by_user)
+
+    async def go():
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    status = XplentyHook().get_job(job.id).status
+    if by_user:
+        assert status in ("pending_stoppage", "stopping", "stopped")
+    else:
+        assert status in ("idle", "pending", "queued", "running")
