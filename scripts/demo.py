@@ -194,7 +194,7 @@ def run_dag(
 ) -> RunResult:
     sink.messages.clear()
     log_path = home / f"dags-test-{logical_date}.log"
-    code, seconds = airflow(["dags", "test", DAG_ID, logical_date], env, log_path, timeout=100)
+    code, seconds = airflow(["dags", "test", DAG_ID, logical_date], env, log_path, timeout=75)
     time.sleep(0.3)  # let the SMTP thread finish storing a message sent at the very end
     run, tasks, previews = read_run(home / "airflow.db")
     state = emulator.control("GET", "state")
@@ -336,9 +336,11 @@ def print_run(result: RunResult) -> None:
         main = jobs_of(result, MAIN_PACKAGE)
         if main:
             print(f"   job {main[-1]['id']} variables: {json.dumps(main[-1].get('variables'))}")
+        gone = "yes" if cluster.get("status") == "terminated" else f"NO, it is {cluster.get('status')}"
+        print(f"   cluster {cluster['id']} terminated at the end: {gone}")
     for name, lines in result.previews.items():
         print(f"   preview of output {name!r}:")
-        for line in lines[:5]:
+        for line in lines[:4]:
             print(f"      {line}")
     if not result.emails:
         print("   alert e-mails: none")
@@ -371,7 +373,8 @@ def main() -> int:
         print(f"Xplenty emulator on {emulator.url} (clock x{SPEED:.0f}), SMTP sink on 127.0.0.1:{smtp_port}")
         print(f"Airflow home {home}")
 
-        env = dict(os.environ)
+        # Inherit nothing Airflow-specific from the caller's shell: the demo's home is self-contained.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(
             {
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -407,7 +410,7 @@ def main() -> int:
                 "XPLENTY_RETRY_BACKOFF": "2",
             }
         )
-        code, seconds = airflow(["db", "migrate"], env, home / "db-migrate.log", timeout=120)
+        code, seconds = airflow(["db", "migrate"], env, home / "db-migrate.log", timeout=60)
         if code != 0:
             print(f"airflow db migrate failed (exit {code}); see {home / 'db-migrate.log'}")
             return 1

@@ -52,8 +52,8 @@ class Fault:
 class FaultRegistry:
     """Thread-safe list of active transport faults."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.RLock | None = None) -> None:
+        self._lock = lock if lock is not None else threading.RLock()
         self._faults: list[Fault] = []
         self._rng = random.Random(1234)
 

@@ -222,7 +222,7 @@ class Store:
         self.lock = threading.RLock()
         self.default_account = account_id
         self.default_key = api_key
-        self.faults = FaultRegistry()
+        self.faults = FaultRegistry(self.lock)  # one lock for all state
         self.base_url = "http://127.0.0.1:8999"
         self.deliveries: list[Delivery] = []
         self.reset(speed)
@@ -547,13 +547,17 @@ class Store:
         cluster = self.clusters[job.cluster_id]
         cluster.active_jobs.discard(job.id)
         cluster.last_activity = at
+        self._promote_queued(cluster, at)
+        self._schedule_idle(cluster)
+
+    def _promote_queued(self, cluster: ClusterRec, at: float) -> None:
+        """Start queued jobs (oldest first) while the cluster has free slots."""
         for jid in sorted(cluster.active_jobs):
             other = self.jobs[jid]
             if other.status == "queued":
                 running = sum(1 for k in cluster.active_jobs if self.jobs[k].status == "running")
                 if self.max_running_jobs is None or running < self.max_running_jobs:
                     self._start_job(other, at)
-        self._schedule_idle(cluster)
 
     def _make_outputs(self, job: JobRec, at: float) -> list[dict[str, Any]]:
         package = self.packages[job.package_id]
@@ -1096,12 +1100,7 @@ class Store:
             self._set_job_status(job, "pending_stoppage", now)
             job.next_at = now + self.durations["job_stopping"] / 2
             job.next_action = "stopping"
-            cluster = self.clusters[job.cluster_id]
-            for jid in sorted(cluster.active_jobs):
-                other = self.jobs[jid]
-                if other.status == "queued":
-                    self._start_job(other, now)
-                    break
+            self._promote_queued(self.clusters[job.cluster_id], now)
             return job
 
     def preview(self, job: JobRec, output_id: int) -> str:

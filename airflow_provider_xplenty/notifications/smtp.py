@@ -175,7 +175,7 @@ class XplentySmtpNotifier(SmtpNotifier):
             "task_id": getattr(ti, "task_id", None) or "(unknown)",
             "map_index": getattr(ti, "map_index", None),
             "try_number": getattr(ti, "try_number", None),
-            "max_tries": getattr(ti, "max_tries", None),
+            "max_tries": _max_tries(ti),
             "log_url": None,
             "job_id": None,
             "job_status": None,
@@ -229,6 +229,15 @@ class XplentySmtpNotifier(SmtpNotifier):
                 except Exception as err:
                     details["notes"].append(f"Could not read Xplenty cluster {cluster_id}: {err}")
         return details
+
+
+def _max_tries(ti: Any) -> int | None:
+    """Return the retries allowed after the first try (the dag-processor's TI may not carry it)."""
+    retries = getattr(getattr(ti, "task", None), "retries", None)
+    if isinstance(retries, int) and not isinstance(retries, bool):
+        return retries
+    max_tries = getattr(ti, "max_tries", None)
+    return max_tries if isinstance(max_tries, int) else None
 
 
 def _xcom_pull(context: Context, task_id: str, key: str, map_index: int) -> Any:

@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
 
 from airflow_provider_xplenty.exceptions import (
     XplentyApiError,
@@ -23,6 +22,7 @@ from airflow_provider_xplenty.models import Cluster, ClusterStatus
 from airflow_provider_xplenty.triggers.watcher import IDLE_TERMINATION_SECONDS
 from airflow_provider_xplenty.triggers.xplenty import (
     XplentyClusterTrigger,
+    default_deferrable,
     utc_iso,
     validate_event,
     wait_sync,
@@ -135,7 +135,7 @@ class XplentyCreateClusterOperator(BaseOperator):
         cluster_params: dict[str, Any] | None = None,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_available: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = default_deferrable(),
         poll_interval: float = 30,
         timeout: float | timedelta | None = 3600,
         terminate_on_failure: bool = True,
@@ -333,7 +333,7 @@ class XplentyTerminateClusterOperator(BaseOperator):
         cluster_id: int | str,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_termination: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = default_deferrable(),
         poll_interval: float = 30,
         timeout: float | timedelta | None = 3600,
         hook_params: dict[str, Any] | None = None,

@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
 
 from airflow_provider_xplenty.exceptions import (
     XplentyApiError,
@@ -22,6 +21,7 @@ from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyJob
 from airflow_provider_xplenty.models import Job, JobStatus
 from airflow_provider_xplenty.triggers.xplenty import (
     XplentyJobTrigger,
+    default_deferrable,
     timeout_seconds,
     utc_iso,
     validate_event,
@@ -131,7 +131,7 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
         dynamic_variables: dict[str, Any] | None = None,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_completion: bool = True,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = default_deferrable(),
         poll_interval: float = 30,
         timeout: float | timedelta | None = None,
         preview_outputs: bool = True,

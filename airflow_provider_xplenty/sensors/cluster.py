@@ -7,7 +7,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_xplenty.exceptions import XplentyClusterFailedError, XplentyConfigError, XplentyError
@@ -18,6 +17,7 @@ from airflow_provider_xplenty.triggers.watcher import ResourceKind, StatusSnapsh
 from airflow_provider_xplenty.triggers.xplenty import (
     XplentyClusterTrigger,
     XplentyJobTrigger,
+    default_deferrable,
     utc_iso,
     validate_event,
     wall_clock_deadlines,
@@ -50,7 +50,7 @@ class XplentyStatusSensorBase(BaseSensorOperator):
         target_statuses: Sequence[str],
         failed_statuses: Sequence[str],
         xplenty_conn_id: str = "xplenty_default",
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = default_deferrable(),
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
         **kwargs: Any,
@@ -161,7 +161,8 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
 
     :param cluster_id: the cluster (templated).
     :param target_statuses: statuses that end the wait successfully.
-    :param failed_statuses: statuses that fail the task (default ``error`` and the terminating ones).
+    :param failed_statuses: statuses that fail the task (default ``error``, plus ``pending_terminate``,
+        ``terminating`` and ``terminated`` unless one of those is a target).
     :param xplenty_conn_id: the Airflow connection (templated).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param hook_params: extra keyword arguments for the hooks.
@@ -185,7 +186,11 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
         **kwargs: Any,
     ) -> None:
         if failed_statuses is None:
-            failed_statuses = sorted(ClusterStatus.failed_states() - set(target_statuses))
+            failed: set[str] = {ClusterStatus.ERROR.value}
+            if not set(target_statuses) & ClusterStatus.terminating_states():
+                # waiting for a usable cluster: one going away will never become usable
+                failed |= ClusterStatus.terminating_states()
+            failed_statuses = sorted(failed - set(target_statuses))
         super().__init__(
             resource_id=cluster_id, target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs
         )

@@ -1,21 +1,25 @@
 """The one place where triggers read the status of clusters and jobs (the polling seam).
 
 Triggers never call the API themselves: they ask :func:`get_status_source` for a
-:class:`StatusSource` and iterate over the :class:`StatusSnapshot` objects it yields. Today the
-source is :class:`PollingStatusSource`, which issues one ``GET`` per resource per poll interval.
-A shared per-connection poller (one ``list ... sort=updated since=...`` loop serving every trigger
-on the same connection in a triggerer process, see DESIGN.md "Shared watching") only has to
-implement :class:`StatusSource` and be returned by :func:`get_status_source`; triggers and
-operators do not change.
+:class:`StatusSource` and iterate over the :class:`StatusSnapshot` objects it yields.
+
+* :class:`PollingStatusSource` (default): one ``GET`` per resource per poll interval.
+* :class:`SharedStatusSource` / :class:`SharedStatusPoller` (``[xplenty] shared_watcher = True``):
+  one poll loop per connection in a triggerer process lists the recently updated jobs/clusters
+  (``sort=updated``, ``since=``) and serves every waiting trigger (DESIGN.md "Shared watching").
+
+Operators and sensors that wait in a worker use the blocking twin, :class:`SyncPollingStatusSource`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, Protocol
 
 from airflow_provider_xplenty.exceptions import XplentyApiError
 
@@ -107,35 +111,41 @@ class PollingStatusSource:
         if self._log is not None:
             self._log.warning(msg, *args)
 
-    async def _fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
+    @staticmethod
+    def snapshot(kind: ResourceKind, obj: Any) -> StatusSnapshot:
+        """Build a snapshot from a ``Job`` or ``Cluster`` model."""
         if kind == "job":
-            job = await self.hook.get_job(resource_id)
             return StatusSnapshot(
                 kind="job",
-                resource_id=resource_id,
-                status=job.status,
+                resource_id=obj.id,
+                status=obj.status,
                 observed_at=time.time(),
-                progress=job.progress,
-                html_url=job.html_url,
-                errors=job.errors or None,
-                raw=job.to_dict(),
+                progress=obj.progress,
+                html_url=obj.html_url,
+                errors=obj.errors or None,
+                raw=obj.to_dict(),
             )
-        cluster = await self.hook.get_cluster(resource_id)
         return StatusSnapshot(
             kind="cluster",
-            resource_id=resource_id,
-            status=cluster.status,
+            resource_id=obj.id,
+            status=obj.status,
             observed_at=time.time(),
-            html_url=cluster.html_url,
-            raw=cluster.to_dict(),
+            html_url=obj.html_url,
+            raw=obj.to_dict(),
         )
 
-    async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncIterator[StatusSnapshot]:
+    async def fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
+        """Read one resource with a direct ``GET``."""
+        if kind == "job":
+            return self.snapshot(kind, await self.hook.get_job(resource_id))
+        return self.snapshot(kind, await self.hook.get_cluster(resource_id))
+
+    async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncGenerator[StatusSnapshot, None]:
         """Yield a snapshot per poll interval until the consumer stops iterating."""
         failing_since: float | None = None
         while True:
             try:
-                snapshot = await self._fetch(kind, resource_id)
+                snapshot = await self.fetch(kind, resource_id)
             except Exception as error:
                 if not is_transient(error):
                     raise
@@ -194,6 +204,229 @@ class PollingStatusSource:
 IDLE_TERMINATION_SECONDS = 60
 
 
+def _updated_at(snapshot: StatusSnapshot) -> datetime | None:
+    value = snapshot.raw.get("updated_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Subscriber:
+    queue: asyncio.Queue[StatusSnapshot | BaseException]
+    poll_interval: float
+    transient_error_timeout: float
+
+
+class SharedStatusPoller:
+    """One poll loop per connection (and event loop) for every trigger watching clusters or jobs.
+
+    Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the
+    newest ``updated_at`` seen minus a margin) and hands each watcher the snapshot of its resource,
+    so the API credits spent per interval do not grow with the number of waiting tasks. A watcher
+    gets one direct ``GET`` when it starts, and another when its resource did not show up in the
+    lists for ``REFRESH_EVERY`` polls (a safety net).
+    """
+
+    REFRESH_EVERY = 10
+    SINCE_MARGIN = timedelta(seconds=2)
+    _registry: ClassVar[dict[tuple[int, str, str], SharedStatusPoller]] = {}
+
+    def __init__(
+        self, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any, key: tuple[int, str, str]
+    ):
+        self.direct = PollingStatusSource(
+            xplenty_conn_id, poll_interval=1.0, hook_params=hook_params, log=log
+        )
+        self._log = log
+        self._key = key
+        self._subs: dict[tuple[ResourceKind, int], list[_Subscriber]] = {}
+        self._since: dict[ResourceKind, datetime] = {}
+        self._last_seen: dict[tuple[ResourceKind, int], float] = {}
+        self._failing_since: dict[ResourceKind, float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_connection(
+        cls, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any
+    ) -> SharedStatusPoller:
+        """Return the poller of this connection in the running event loop (created on first use)."""
+        key = (id(asyncio.get_running_loop()), xplenty_conn_id, json.dumps(hook_params, sort_keys=True))
+        poller = cls._registry.get(key)
+        if poller is None:
+            poller = cls._registry[key] = cls(xplenty_conn_id, hook_params, log, key)
+        return poller
+
+    @property
+    def watched(self) -> list[tuple[ResourceKind, int]]:
+        """The resources somebody is watching."""
+        return list(self._subs)
+
+    async def watch(
+        self, kind: ResourceKind, resource_id: int, *, poll_interval: float, transient_error_timeout: float
+    ) -> AsyncIterator[StatusSnapshot]:
+        """Yield a snapshot now (direct GET), then whatever the shared loop sees of this resource."""
+        self.direct.poll_interval = poll_interval
+        self.direct.transient_error_timeout = transient_error_timeout
+        stream = self.direct.watch(kind, resource_id)
+        try:
+            first = await stream.__anext__()
+        finally:
+            await stream.aclose()
+        sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
+        self._subs.setdefault((kind, resource_id), []).append(sub)
+        self._last_seen[(kind, resource_id)] = time.monotonic()
+        updated = _updated_at(first)
+        if updated is not None and kind not in self._since:
+            self._since[kind] = updated - self.SINCE_MARGIN
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield first
+            while True:
+                item = await sub.queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            await self._unsubscribe(kind, resource_id, sub)
+
+    async def _unsubscribe(self, kind: ResourceKind, resource_id: int, sub: _Subscriber) -> None:
+        subs = self._subs.get((kind, resource_id), [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs:
+            self._subs.pop((kind, resource_id), None)
+            self._last_seen.pop((kind, resource_id), None)
+        if not self._subs:
+            self._registry.pop(self._key, None)
+            task, self._task = self._task, None
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+            await self.direct.close()
+
+    def _publish(self, snapshot: StatusSnapshot) -> None:
+        key = (snapshot.kind, snapshot.resource_id)
+        self._last_seen[key] = time.monotonic()
+        for sub in self._subs.get(key, []):
+            sub.queue.put_nowait(snapshot)
+
+    def _fail(self, kind: ResourceKind, error: BaseException, *, transient: bool) -> None:
+        now = time.monotonic()
+        started = self._failing_since.setdefault(kind, now)
+        for (k, _rid), subs in list(self._subs.items()):
+            for sub in subs if k == kind else []:
+                if not transient or now - started >= sub.transient_error_timeout:
+                    sub.queue.put_nowait(error)
+
+    async def _list_updates(self, kind: ResourceKind) -> None:
+        hook = self.direct.hook
+        since = self._since.get(kind)
+        lister = hook.list_jobs if kind == "job" else hook.list_clusters
+        newest = since + self.SINCE_MARGIN if since is not None else None
+        async for item in lister(sort="updated", direction="desc", since=since):
+            updated = item.updated_at
+            if updated is not None and (newest is None or updated > newest):
+                newest = updated
+            if (kind, item.id) in self._subs:
+                self._publish(self.direct.snapshot(kind, item))
+        if newest is not None:
+            self._since[kind] = newest - self.SINCE_MARGIN
+
+    async def _run(self) -> None:
+        try:
+            await self._poll_forever()
+        except Exception as error:  # a bug must not leave watchers waiting forever
+            for subs in self._subs.values():
+                for sub in subs:
+                    sub.queue.put_nowait(error)
+
+    async def _poll_forever(self) -> None:
+        while self._subs:
+            interval = min(sub.poll_interval for subs in self._subs.values() for sub in subs)
+            await asyncio.sleep(interval)
+            kinds: tuple[ResourceKind, ...] = ("job", "cluster")
+            for kind in kinds:
+                watched = [rid for (k, rid) in self._subs if k == kind]
+                if not watched:
+                    continue
+                try:
+                    await self._list_updates(kind)
+                    self._failing_since.pop(kind, None)
+                except Exception as error:
+                    transient = is_transient(error)
+                    if transient and self._log is not None:
+                        self._log.warning("Transient error while listing %ss (shared poll): %s", kind, error)
+                    self._fail(kind, error, transient=transient)
+                    continue
+                stale = time.monotonic() - self.REFRESH_EVERY * interval
+                for rid in watched:
+                    if self._last_seen.get((kind, rid), 0.0) < stale:
+                        try:
+                            self._publish(await self.direct.fetch(kind, rid))
+                        except Exception as error:
+                            if not is_transient(error):
+                                for sub in self._subs.get((kind, rid), []):
+                                    sub.queue.put_nowait(error)
+
+
+class SharedStatusSource:
+    """The :class:`StatusSource` handle a trigger gets when shared watching is on."""
+
+    def __init__(
+        self,
+        xplenty_conn_id: str,
+        *,
+        poll_interval: float,
+        hook_params: dict[str, Any] | None = None,
+        transient_error_timeout: float = 600.0,
+        log: Any = None,
+    ) -> None:
+        self.xplenty_conn_id = xplenty_conn_id
+        self.poll_interval = poll_interval
+        self.hook_params = dict(hook_params or {})
+        self.transient_error_timeout = transient_error_timeout
+        self._log = log
+        self._actions = PollingStatusSource(
+            xplenty_conn_id, poll_interval=poll_interval, hook_params=hook_params, log=log
+        )
+
+    async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncIterator[StatusSnapshot]:
+        """Watch through the connection's shared poller."""
+        poller = SharedStatusPoller.for_connection(self.xplenty_conn_id, self.hook_params, self._log)
+        async for snapshot in poller.watch(
+            kind,
+            resource_id,
+            poll_interval=self.poll_interval,
+            transient_error_timeout=self.transient_error_timeout,
+        ):
+            yield snapshot
+
+    async def stop_job(self, job_id: int) -> str | None:
+        """Stop a job (see :meth:`PollingStatusSource.stop_job`)."""
+        return await self._actions.stop_job(job_id)
+
+    async def terminate_cluster(self, cluster_id: int) -> str | None:
+        """Terminate a cluster (see :meth:`PollingStatusSource.terminate_cluster`)."""
+        return await self._actions.terminate_cluster(cluster_id)
+
+    async def close(self) -> None:
+        """Close this handle's own client (the shared loop closes its own when idle)."""
+        await self._actions.close()
+
+
+def shared_watching_enabled() -> bool:
+    """Whether ``[xplenty] shared_watcher`` (env ``AIRFLOW__XPLENTY__SHARED_WATCHER``) is on."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # older task SDKs
+        from airflow.configuration import conf  # type: ignore[no-redef]
+    return bool(conf.getboolean("xplenty", "shared_watcher", fallback=False))
+
+
 def get_status_source(
     xplenty_conn_id: str,
     *,
@@ -202,8 +435,15 @@ def get_status_source(
     transient_error_timeout: float = 600.0,
     log: Any = None,
 ) -> StatusSource:
-    """Return the status source triggers use for this connection (the seam for a shared poller)."""
-    return PollingStatusSource(
+    """Return the status source triggers use for this connection (the seam for a shared poller).
+
+    One ``GET`` per resource per interval by default; with ``[xplenty] shared_watcher = True``, one
+    list call per connection per interval serves every trigger (:class:`SharedStatusPoller`).
+    """
+    cls: type[PollingStatusSource] | type[SharedStatusSource] = (
+        SharedStatusSource if shared_watching_enabled() else PollingStatusSource
+    )
+    return cls(
         xplenty_conn_id,
         poll_interval=poll_interval,
         hook_params=hook_params,

@@ -319,7 +319,9 @@ class _XplentyStatusTrigger(BaseTrigger):
                 "Could not read the state of %s; not stopping anything", ti.task_id, exc_info=True
             )
             return False
-        state = states.get(ti.run_id, {}).get(ti.task_id)
+        map_index = getattr(ti, "map_index", -1)
+        key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
+        state = states.get(ti.run_id, {}).get(key)
         return state is not None and str(getattr(state, "value", state)) != "deferred"
 
     async def on_kill(self) -> None:
@@ -557,3 +559,12 @@ def wall_clock_deadlines(
         started = start.timestamp() if isinstance(start, datetime) else now
         execution_deadline = min(started, now) + execution_timeout.total_seconds()
     return end_time, execution_deadline
+
+
+def default_deferrable() -> bool:
+    """Return ``[operators] default_deferrable`` (the default of every ``deferrable`` argument here)."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # older task SDKs
+        from airflow.configuration import conf  # type: ignore[no-redef]
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))

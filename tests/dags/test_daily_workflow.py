@@ -123,3 +123,39 @@ def test_cluster_provisioning_error(daily_dag: Any, emulator: Any, smtp_sink: Sm
     assert f"{cluster['id']} (" in body
     assert cluster["html_url"] in body
     assert "Job link" not in body
+
+
+def test_mapped_job_fails_alert_names_the_map_index(
+    daily_dag: Any, emulator: Any, smtp_sink: SmtpSink
+) -> None:
+    emulator.add_fault(kind="job_failure", package_id=102, message="enrich_orders: bad schema", count=3)
+
+    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert states["run_additional_jobs[0]"] == "success"
+    assert states["run_additional_jobs[1]"] == "failed"
+    assert [c["status"] for c in emulator.clusters()] == ["terminated"]
+    assert len(smtp_sink.messages) == 1
+    msg = smtp_sink.messages[0]
+    body = SmtpSink.body(msg)
+    last = _jobs(emulator, 102)[-1]
+    assert f"run_additional_jobs (Xplenty job {last['id']})" in msg["Subject"]
+    assert "[map index 1]" in body
+    assert "enrich_orders: bad schema" in body
+
+
+def test_manual_trigger_without_logical_date_uses_the_trigger_date(
+    daily_dag: Any, emulator: Any, smtp_sink: SmtpSink
+) -> None:
+    run_after = datetime(2025, 3, 4, 5, 6, tzinfo=timezone.utc)
+
+    dag_run = daily_dag.test(logical_date=None, run_after=run_after)
+
+    assert dag_run.logical_date is None
+    assert dag_run.state == "success", task_states(dag_run)
+    (cluster,) = emulator.clusters()
+    assert cluster["name"] == "DailyCluster_20250304"
+    (main,) = _jobs(emulator, 103)
+    assert main["variables"] == {"InputPath": "'/input20250304'", "OutputPath": "'/output20250304'"}

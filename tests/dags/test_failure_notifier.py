@@ -73,3 +73,29 @@ def test_recipients_from_a_param(register_dag: Any, smtp_sink: SmtpSink) -> None
     dag_run = dag.test(logical_date=None, run_conf={"alert_to": "param@example.com"})
     assert dag_run.state == "failed"
     assert [e["to"] for e in smtp_sink.envelopes] == [["param@example.com"]]
+
+
+def test_task_level_callback_sends_one_email_after_the_last_try(
+    register_dag: Any, smtp_sink: SmtpSink
+) -> None:
+    from airflow.sdk import DAG, get_current_context, task
+
+    from airflow_provider_xplenty.notifications import XplentySmtpNotifier
+
+    with DAG("notifier_probe_task_level", schedule=None, start_date=START) as dag:
+
+        @task(retries=1, retry_delay=timedelta(0), on_failure_callback=XplentySmtpNotifier())
+        def always_fails() -> None:
+            ti: Any = get_current_context()["ti"]
+            ti.xcom_push(key="job_id", value=8000 + ti.try_number)
+            raise RuntimeError("no")
+
+        always_fails()
+    register_dag(dag)
+
+    dag_run = dag.test(logical_date=START)
+
+    assert dag_run.state == "failed"
+    assert len(smtp_sink.messages) == 1
+    assert "Xplenty job 8002" in smtp_sink.messages[0]["Subject"]
+    assert ">2 of 2<" in SmtpSink.body(smtp_sink.messages[0])

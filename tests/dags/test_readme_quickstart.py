@@ -19,10 +19,10 @@ def _quickstart_source() -> str:
 
 def test_readme_quickstart_runs(register_dag: Any, xplenty_emulator: Any) -> None:
     source = _quickstart_source()
-    assert len(source.strip().splitlines()) <= 22
+    assert len(source.strip().splitlines()) <= 21
     namespace: dict[str, Any] = {}
     exec(compile(source, "README.md#quickstart", "exec"), namespace)
-    dag = namespace["cluster"].dag  # `with DAG(...):` binds no name; the tasks know their DAG
+    dag = namespace["create"].dag  # `with DAG(...):` binds no name; the tasks know their DAG
     assert dag.dag_id == "xplenty_quickstart"
     for task in dag.tasks:  # the README keeps production defaults; a test cannot wait 30 s per poll
         task.poll_interval = 0.2

@@ -250,3 +250,18 @@ def test_job_search_and_watchers(emu, api):
     assert resp.status_code == 201 and resp.json()["job_url"].endswith(f"/jobs/{job['id']}")
     assert api.get(f"/jobs/{job['id']}/watchers").json() == [{"id": 1, "display_name": "Demo User"}]
     assert api.delete(f"/jobs/{job['id']}/watchers").status_code == 204
+
+
+def test_item_24_stopping_a_running_job_frees_its_slot(emu, api):
+    """Items 20 and 24: a stop frees the slot for a queued job, but stopping a queued one does not."""
+    emu.set_speed(0, max_running_jobs=1)
+    c = api.ready_cluster()
+    first, second, third = api.job(c["id"], 101), api.job(c["id"], 102), api.job(c["id"], 103)
+    emu.advance(5)
+    assert [api.job_status(j["id"]) for j in (first, second, third)] == ["running", "queued", "queued"]
+    api.delete(f"/jobs/{third['id']}")
+    assert api.job_status(second["id"]) == "queued"
+    api.delete(f"/jobs/{first['id']}")
+    assert api.job_status(second["id"]) == "running"
+    emu.advance(3)
+    assert [api.job_status(j["id"]) for j in (first, second, third)] == ["stopped", "running", "stopped"]

@@ -51,6 +51,7 @@ def test_run_job_success(emu, register_dag, deferrable):
             package_name="{{ 'enrich_orders' }}",
             package_id=None,
             variables={"InputPath": "'/in/{{ run_id[:6] }}'"},
+            dynamic_variables={"StartedBy": "'{{ task.task_id }}'", "Now": "CurrentTime()"},
         )
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "success"}
@@ -61,6 +62,7 @@ def test_run_job_success(emu, register_dag, deferrable):
     assert job["package_id"] == 102
     assert job["cluster_id"] == cluster_id
     assert job["variables"]["InputPath"].startswith("'/in/manual")
+    assert job["dynamic_variables"] == {"StartedBy": "'run_job'", "Now": "CurrentTime()"}
     assert xcom(dr, "run_job") == job["id"]
     assert xcom(dr, "run_job", "job_id") == job["id"]
     assert xcom(dr, "run_job", "html_url") == job["html_url"]
@@ -204,3 +206,19 @@ def test_constructor_makes_no_api_calls(emu):
     assert emu.requests()["totals"]["count"] == before
     with pytest.raises(ValueError, match="exactly one"):
         XplentyRunJobOperator(task_id="t2", cluster_id=1)
+
+
+def test_deferrable_run_job_through_the_shared_watcher(emu, register_dag, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "True")
+    cluster_id = available_cluster(emu)
+    with new_dag("run_shared") as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=True)
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"run_job": "success"}
+    (job,) = emu.jobs()
+    assert job["status"] == "completed"
+    lists = [
+        r for r in emu.requests()["requests"] if r["method"] == "GET" and r["path"].endswith("/api/jobs")
+    ]
+    assert lists, "the shared poller lists jobs instead of getting each one"

@@ -93,3 +93,28 @@ def test_deferrable_sensor_timeout(emu, register_dag):
     assert states(dr) == {"wait": "failed"}
     # a sensor only watches: the cluster is left alone
     assert emu.clusters()[0]["status"] in ("pending", "creating")
+
+
+def test_cluster_sensor_default_failed_statuses():
+    ready = XplentyClusterSensor(task_id="ready", cluster_id=1)
+    assert set(ready.failed_statuses) == {"error", "pending_terminate", "terminating", "terminated"}
+    gone = XplentyClusterSensor(task_id="gone", cluster_id=1, target_statuses=("terminated",))
+    assert gone.failed_statuses == ["error"]
+
+
+@pytest.mark.parametrize("mode", [MODES[0], MODES[2]])
+def test_cluster_sensor_waits_for_termination(emu, register_dag, mode):
+    emu.set_speed(
+        1.0, durations={**FAST, "cluster_pending": 0, "cluster_creating": 0, "cluster_terminating": 0.6}
+    )
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    emu.advance(1)
+    hook.terminate_cluster(cluster.id)
+    with new_dag("cluster_gone") as dag:
+        XplentyClusterSensor(
+            task_id="gone", cluster_id=cluster.id, target_statuses=("terminated",), **sensor_kwargs(mode)
+        )
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"gone": "success"}
+    assert xcom(dr, "gone") == "terminated"

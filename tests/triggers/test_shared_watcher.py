@@ -1,0 +1,103 @@
+"""Shared watching (opt-in ``[xplenty] shared_watcher``): many triggers, one list call per poll."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.triggers.watcher import (
+    PollingStatusSource,
+    SharedStatusPoller,
+    SharedStatusSource,
+    get_status_source,
+)
+from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger, validate_event
+
+FAST = {
+    "cluster_pending": 0.3,
+    "cluster_creating": 0.3,
+    "job_idle": 0.1,
+    "job_pending": 0.1,
+    "job_running": 1.2,
+    "job_stopping": 0.1,
+}
+
+
+@pytest.fixture()
+def shared(monkeypatch, xplenty_emulator):
+    monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "True")
+    xplenty_emulator.set_speed(1.0, durations=FAST)
+    return xplenty_emulator
+
+
+def test_switch_selects_the_source(monkeypatch):
+    monkeypatch.delenv("AIRFLOW__XPLENTY__SHARED_WATCHER", raising=False)
+    assert isinstance(get_status_source("c", poll_interval=1), PollingStatusSource)
+    monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "True")
+    assert isinstance(get_status_source("c", poll_interval=1), SharedStatusSource)
+
+
+async def first(trigger):
+    """The trigger's event; then close the generator, as the triggerer does."""
+    gen = trigger.run()
+    try:
+        return await gen.__anext__()
+    finally:
+        await gen.aclose()
+
+
+def test_many_triggers_share_one_poll_loop(shared):
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    shared.advance(5)
+    emu_failure = shared.add_fault(kind="job_failure", package_id=102, message="bad rows")
+    assert emu_failure
+    good = [hook.run_job(cluster.id, 101) for _ in range(5)]
+    bad = hook.run_job(cluster.id, 102)
+    before = len(shared.requests()["requests"])
+    pending = hook.create_cluster(nodes=2)
+
+    async def go():
+        triggers = [XplentyJobTrigger(j.id, poll_interval=0.1) for j in [*good, bad]]
+        triggers.append(XplentyClusterTrigger(pending.id, poll_interval=0.1))
+        events = await asyncio.gather(*(first(t) for t in triggers))
+        assert not SharedStatusPoller._registry  # the loop stops when nobody watches
+        return [e.payload for e in events]
+
+    events = asyncio.run(go())
+    for event, job in zip(events[:5], good, strict=True):
+        event = validate_event(event, kind="job", resource_id=job.id)
+        assert event["status"] == "success"
+        assert [h["status"] for h in event["history"]][-1] == "completed"
+    failed = validate_event(events[5], kind="job", resource_id=bad.id)
+    assert failed["status"] == "failed" and "bad rows" in failed["errors"]
+    assert validate_event(events[6], kind="cluster")["xplenty_status"] in ("available", "idle")
+
+    requests = shared.requests()["requests"][before:]
+    lists = [
+        r for r in requests if r["method"] == "GET" and r["path"].rstrip("/").endswith(("/jobs", "/clusters"))
+    ]
+    singles = [
+        r for r in requests if r["method"] == "GET" and ("/jobs/" in r["path"] or "/clusters/" in r["path"])
+    ]
+    # one direct GET per watcher to start, then only list calls (one per kind per poll), whatever
+    # the number of watchers; per-resource polling would have cost 7 GETs per poll.
+    assert len(singles) <= 7 + 2, singles
+    gets = [r for r in requests if r["method"] == "GET"]
+    assert len(gets) == len(singles) + len(lists), gets
+    job_lists = [r for r in lists if r["path"].rstrip("/").endswith("/jobs")]
+    assert len(job_lists) < 40, len(job_lists)
+
+
+def test_shared_watch_reports_transient_errors_then_recovers(shared):
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    shared.advance(5)
+    job = hook.run_job(cluster.id, 101)
+    shared.add_fault(kind="server_error", status=503, path_contains="/jobs", method="GET", count=3)
+    event = asyncio.run(
+        first(XplentyJobTrigger(job.id, poll_interval=0.1, hook_params={"retry_limit": 0}))
+    ).payload
+    assert validate_event(event, kind="job")["status"] == "success"
