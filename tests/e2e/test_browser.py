@@ -241,8 +241,12 @@ def test_extra_links_point_at_the_emulator(stack: Any, page: Any) -> None:
     job_url = next(j["html_url"] for j in state["jobs"] if j["id"] == job_id)
     cluster_url = next(c["html_url"] for c in state["clusters"] if c["id"] == cluster_id)
     base = f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances"
-    assert _api(stack, "GET", f"{base}/run_job/links").json()["extra_links"]["Xplenty Job"] == job_url
-    assert _api(stack, "GET", f"{base}/create_cluster/links").json()["extra_links"]["Xplenty Cluster"] == cluster_url
+    links = {
+        t: _api(stack, "GET", f"{base}/{t}/links").json()["extra_links"]
+        for t in ("run_job", "create_cluster")
+    }
+    assert links["run_job"]["Xplenty Job"] == job_url
+    assert links["create_cluster"]["Xplenty Cluster"] == cluster_url
     assert requests.get(job_url, timeout=10).status_code == 200
 
     # Airflow's UI lists a task's extra links on its Details tab.
