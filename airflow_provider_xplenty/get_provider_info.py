@@ -45,6 +45,25 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "Xplenty", "python-modules": ["airflow_provider_xplenty.triggers.xplenty"]}
         ],
+        "notifications": ["airflow_provider_xplenty.notifications.smtp.XplentySmtpNotifier"],
+        "config": {
+            "xplenty": {
+                "description": "Settings of the Xplenty provider.",
+                "options": {
+                    "shared_watcher": {
+                        "description": (
+                            "Let all Xplenty triggers of one connection in a triggerer process share one "
+                            "poll loop that lists recently updated jobs and clusters, so the API credits "
+                            "spent per poll interval do not grow with the number of waiting tasks."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    }
+                },
+            }
+        },
         "extra-links": [
             "airflow_provider_xplenty.links.xplenty.XplentyClusterLink",
             "airflow_provider_xplenty.links.xplenty.XplentyJobLink",

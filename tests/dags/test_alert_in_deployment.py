@@ -3,15 +3,13 @@
 Under ``dag.test()`` DAG callbacks run in the test process; in a deployment they run in the
 dag-processor, which reads XComs, Variables and connections through the task SDK. This test runs a
 scheduled run of the daily DAG on the ``make ui`` stack with the Xplenty connection stored in the
-metadata DB (not in the environment) and checks the one e-mail. It takes about a minute and four
-Airflow processes, so it only runs with ``XPLENTY_DEPLOYMENT_TESTS=1``.
+metadata DB (not in the environment) and checks the one e-mail. It takes about a minute.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,9 +23,6 @@ from dag_test_support import ROOT, SmtpSink
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(400),
-    pytest.mark.skipif(
-        os.environ.get("XPLENTY_DEPLOYMENT_TESTS") != "1", reason="set XPLENTY_DEPLOYMENT_TESTS=1 to run"
-    ),
 ]
 DAG_ID = "xplenty_daily_workflow"
 
