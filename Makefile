@@ -7,8 +7,13 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_COMPILE_BYTECODE := 1
 export UV_LINK_MODE := copy
 STAMP := $(VENV)/.installed
+# Compat run on the lowest supported Airflow (3.2.0), pinned by a committed constraints file.
+AF32_VERSION := 3.2.0
+AF32_VENV := .venv-af32
+AF32_CONSTRAINTS := constraints-airflow-3.2.txt
+AF32_STAMP := $(AF32_VENV)/.installed
 
-.PHONY: install lint typecheck test demo emulator bench ui clean chromium
+.PHONY: install lint typecheck test test-compat constraints-af32 demo emulator bench ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +40,26 @@ chromium:
 
 test: lint typecheck chromium
 	$(BIN)/pytest -q
+	$(MAKE) test-compat
+
+# Regenerate the Airflow 3.2 pins from constraints-airflow-3.2.in (needs PyPI); commit the .txt.
+constraints-af32: $(UV)
+	$(UV) pip compile pyproject.toml constraints-airflow-3.2.in --extra test --python-version 3.11 \
+	  --custom-compile-command "make constraints-af32" -q -o $(AF32_CONSTRAINTS)
+
+# A fresh venv each time the pins or the project's requirements change (nothing stale survives).
+$(AF32_STAMP): $(UV) pyproject.toml $(AF32_CONSTRAINTS)
+	rm -rf $(AF32_VENV)
+	$(UV) venv -q --python $(BIN)/python $(AF32_VENV)
+	$(UV) pip install -q --python $(AF32_VENV)/bin/python --compile-bytecode \
+	  -c $(AF32_CONSTRAINTS) "apache-airflow==$(AF32_VERSION)" -e ".[test]"
+	$(AF32_VENV)/bin/python -c "import airflow, sys; v = airflow.__version__; \
+	  sys.exit(0 if v == '$(AF32_VERSION)' else f'expected Airflow $(AF32_VERSION), got {v}')"
+	touch $(AF32_STAMP)
+
+# The unit and DAG tests (not the browser test) on Airflow 3.2.0.
+test-compat: $(AF32_STAMP)
+	$(AF32_VENV)/bin/pytest -q -m "not e2e"
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -46,7 +71,7 @@ bench: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(AF32_VENV) .mypy_cache .ruff_cache .pytest_cache
 
 ui: install
 	$(BIN)/python scripts/airflow_stack.py
