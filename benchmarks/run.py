@@ -1,10 +1,14 @@
-"""Benchmark the Xplenty API emulator (``make bench``).
+"""Benchmarks (``make bench``): the Xplenty API emulator, then the provider (hook.py, watcher.py).
 
 Starts the emulator in a subprocess with 1,000 jobs stored, then measures requests per second from
 one client over loopback (a keep-alive ``requests.Session``) for ``GET /jobs/{id}`` and
 ``GET /jobs?limit=100``. A baseline is measured in the same run: a minimal FastAPI route returning
 ``{}`` on the same server stack (uvicorn, access log off), so the figures can be read relative to
 what this machine can do at all. Bounded to roughly 20 seconds.
+
+Then the provider: ``hook.py`` (calls/s of ``get_job`` through ``XplentyHook`` and
+``XplentyAsyncHook`` beside a raw ``requests`` GET) and ``watcher.py`` (API credits spent by N
+concurrent job triggers with ``[xplenty] shared_watcher`` off and on). All of it takes about 45 s.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections.abc import Callable
 
 import requests
+from _support import configure_airflow
 
 SECONDS_PER_MEASURE = float(os.environ.get("BENCH_SECONDS", "3"))
 JOBS = 1000
@@ -69,7 +74,7 @@ def measure(call: Callable[[], requests.Response], seconds: float) -> tuple[floa
     return count / elapsed, elapsed / count * 1000
 
 
-def main() -> int:
+def emulator_section() -> int:
     started = time.monotonic()
     emu_port, base_port = free_port(), free_port()
     emulator = subprocess.Popen(
@@ -151,6 +156,20 @@ def main() -> int:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def main() -> int:
+    started = time.monotonic()
+    configure_airflow()  # before anything imports airflow (the provider sections below do)
+    emulator_section()
+    import hook
+    import watcher
+
+    hook.run()
+    watcher.run()
+    print()
+    print(f"All benchmarks: {time.monotonic() - started:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, XComArg, task
 
 from airflow_provider_xplenty.notifications import XplentySmtpNotifier
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
     XplentyTerminateClusterOperator,
 )
-from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
+from airflow_provider_xplenty.operators.job import OUTPUTS_XCOM_KEY, XplentyRunJobOperator
 from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
 
 CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
@@ -62,7 +62,8 @@ The recurring workflow of the Xplenty API guide, one task per step:
 4. verify the job: `verify_job`. Reads the job back: `completed`, with the dated variables.
 5. monitor it: **folded into `run_job`**, whose deferrable wait polls the job to its end,
    logging status transitions and progress.
-6. preview the output: `preview_output`. First lines of each output.
+6. preview the output: `preview_output`. First lines of each output, from the previews `run_job`
+   already fetched (its XCom `outputs`).
 7. run more jobs: `run_additional_jobs`, one mapped task per package of {ADDITIONAL_PACKAGE_IDS}.
 8. terminate the cluster: `terminate_cluster` (teardown). Runs whatever happened upstream.
 9. verify termination: `verify_termination` (teardown). Deferrable wait for `terminated`;
@@ -152,18 +153,18 @@ with DAG(
         return {"job_id": job.id, "status": job.status, "variables": expected, "html_url": job.html_url}
 
     @task
-    def preview_output(job_id: int, max_lines: int = 10) -> dict[str, list[str]]:
-        """Return (and log) the first lines of each output of the job."""
-        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+    def preview_output(outputs: list[dict[str, Any]] | None, max_lines: int = 10) -> dict[str, list[str]]:
+        """Return (and log) the first lines of each output of the job.
 
-        hook = XplentyHook(CONN_ID)
-        job = hook.get_job(int(job_id))
+        ``run_job`` already fetched the previews and pushed them as XCom ``outputs``
+        (``[{"id", "name", "records_count", "preview"}]``): no API call (and no credit) here.
+        """
         previews: dict[str, list[str]] = {}
-        for output in job.outputs:
-            lines = hook.preview_output(job.id, output.id).splitlines()[:max_lines]
-            name = output.name or str(output.id)
+        for output in outputs or []:
+            lines = (output.get("preview") or "").splitlines()[:max_lines]
+            name = output.get("name") or str(output["id"])
             previews[name] = lines
-            print(f"Output {name} ({output.records_count} records):")
+            print(f"Output {name} ({output.get('records_count')} records):")
             for line in lines:
                 print(f"    {line}")
         return previews
@@ -195,7 +196,7 @@ with DAG(
     )
 
     verified = verify_job(run_job.output, RUN_DATE)
-    previews = preview_output(run_job.output)
+    previews = preview_output(XComArg(run_job, key=OUTPUTS_XCOM_KEY))
     (create_cluster >> verify_cluster >> run_job >> verified >> previews >> run_additional_jobs)
     run_additional_jobs >> terminate_cluster.as_teardown(setups=create_cluster)
     # A second teardown: it runs after the first whatever happened, and (on_failure_fail_dagrun)

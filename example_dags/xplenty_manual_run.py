@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_xplenty.operators.cluster import (
@@ -31,10 +32,16 @@ an existing cluster to reuse or the size and type of a new one.
 - `resolve_package`: the package id or name as an id (fails early on an unknown or ambiguous name).
 - `plan`: branches: create a cluster, or reuse the given one.
 - `create_cluster`: only without `cluster_id`: creates `ManualCluster_<date>`, waits until available.
+- `reuse_cluster`: only with `cluster_id` (a marker: nothing to do).
 - `use_cluster`: the cluster to run on (created or reused; a reused one must be usable).
 - `run_job`: runs the package with the variables and waits for it (deferrable); logs output previews.
 - `decide_termination` (teardown): branches on `terminate_cluster`, after the job whatever its outcome.
 - `terminate_cluster` (teardown): terminates the cluster and waits until it is gone.
+
+The teardowns' setups are `plan` and `use_cluster`, so they run once everything in between has
+ended, whatever failed: a cluster this run created is terminated (with `terminate_cluster` on)
+even when `use_cluster` or `resolve_package` fails. `create_cluster` terminates the cluster
+itself when it fails after creating it.
 
 Variable values are Xplenty expressions: quote string literals, e.g.
 `{"InputPath": "'/input/2025-01-01'"}`. With `terminate_cluster` on, a reused cluster is
@@ -105,16 +112,26 @@ with DAG(
     def plan() -> list[str]:
         """Create a cluster, or reuse the one given in the params."""
         reuse = get_current_context()["params"].get("cluster_id")
-        follow = ["use_cluster"] if reuse is not None else ["create_cluster", "use_cluster"]
+        follow = "reuse_cluster" if reuse is not None else "create_cluster"
         print(f"Plan: {follow}")
-        return follow
+        return [follow]
 
     @task.branch
     def decide_termination() -> list[str]:
         """Terminate the cluster afterwards, or keep it (a teardown: runs whatever the job did)."""
-        keep = not get_current_context()["params"].get("terminate_cluster")
-        print("Keeping the cluster" if keep else "Terminating the cluster")
-        return [] if keep else ["terminate_cluster"]
+        context: Any = get_current_context()
+        params = context["params"]
+        if not params.get("terminate_cluster"):
+            print("Keeping the cluster")
+            return []
+        cluster = params.get("cluster_id")
+        if cluster is None:  # create_cluster pushes "cluster_id" as soon as the cluster exists
+            cluster = context["ti"].xcom_pull(task_ids="create_cluster", key="cluster_id")
+        if cluster is None:
+            print("No cluster was created: nothing to terminate")
+            return []
+        print(f"Terminating cluster {cluster}")
+        return ["terminate_cluster"]
 
     create_cluster = XplentyCreateClusterOperator(
         task_id="create_cluster",
@@ -129,6 +146,7 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=1),
     )
+    reuse_cluster = EmptyOperator(task_id="reuse_cluster")
 
     @task(trigger_rule="none_failed_min_one_success")
     def use_cluster() -> int:
@@ -159,16 +177,26 @@ with DAG(
     )
     terminate_cluster = XplentyTerminateClusterOperator(
         task_id="terminate_cluster",
-        cluster_id=cluster_id,
+        # The given cluster, else the one create_cluster made, read like decide_termination does:
+        # use_cluster may have failed and returned nothing.
+        cluster_id=(
+            "{{ params.cluster_id if params.cluster_id is not none"
+            " else ti.xcom_pull(task_ids='create_cluster', key='cluster_id') }}"
+        ),
         wait_for_termination=True,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
     )
 
-    plan() >> [create_cluster, cluster_id]
-    create_cluster >> cluster_id
-    # Both are teardowns of use_cluster: they run after run_job whatever its outcome, and the run's
-    # state still comes from run_job. A branch that is not a teardown would mask a failure.
+    planned = plan()
+    planned >> [create_cluster, reuse_cluster] >> cluster_id
+    # Both are teardowns of plan and use_cluster: they run after run_job (and everything since plan)
+    # whatever the outcome, as long as one of the two setups succeeded. plan always does, so a
+    # cluster this run created is terminated even when use_cluster fails. (create_cluster cannot be
+    # the setup: a setup's direct downstream must use trigger rule all_success, and use_cluster joins
+    # the two branches.) The run's state still comes from the work tasks; a branch that is not a
+    # teardown would mask a failure.
+    setups = [planned, cluster_id]
     decide = decide_termination()
-    run_job >> decide.as_teardown(setups=cluster_id)
-    decide >> terminate_cluster.as_teardown(setups=cluster_id)
+    run_job >> decide.as_teardown(setups=setups)
+    decide >> terminate_cluster.as_teardown(setups=setups)

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,12 @@ from typing import IO, Any
 
 import requests
 
+from airflow_provider_xplenty.testing import emulator_command
+from airflow_provider_xplenty.testing import free_port as free_port  # the tests use airflow_stack.free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class AirflowStack:
@@ -145,20 +140,7 @@ class AirflowStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start the emulator and Airflow, store the connection, and wait until all are healthy."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            "emulator",
-            [
-                sys.executable,
-                "-m",
-                "airflow_provider_xplenty.emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.emulator_port),
-                "--speed",
-                str(self.emulator_speed),
-            ],
-        )
+        self._spawn("emulator", emulator_command(self.emulator_port, speed=self.emulator_speed))
         self._airflow("db", "migrate")
         self._wait_http(f"{self.emulator_url}/_emulator/clock", "the emulator", 30)
         conn = {

@@ -1,34 +1,34 @@
 """``make demo``: the daily Xplenty workflow end to end, against the embedded emulator.
 
-Starts the Xplenty API emulator (fast clock) and an SMTP sink (aiosmtpd) on 127.0.0.1, migrates a
-throwaway Airflow home, then runs ``airflow dags test xplenty_daily_workflow`` twice: once clean,
-once with every try of the main job failing (a fault injected through the emulator's control
-route). Prints a short summary of both runs and the alert e-mail, stops everything it started and
-exits 0 only if both runs behaved as expected.
+Starts the Xplenty API emulator (fast clock) and an SMTP sink (aiosmtpd) on 127.0.0.1, both in this
+process (``airflow_provider_xplenty.testing``), migrates a throwaway Airflow home, then runs
+``airflow dags test xplenty_daily_workflow`` twice: once clean, once with every try of the main job
+failing (a fault injected through the emulator's control route). Prints a short summary of both
+runs and the alert e-mail, stops everything it started and exits 0 only if both runs behaved as
+expected.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_xplenty.testing import EmulatorServer, SmtpSink
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -38,82 +38,6 @@ SPEED = 60.0  # emulated seconds per real second
 MAIN_PACKAGE = 103
 ADDITIONAL_PACKAGES = (101, 102)
 FAILURE_TEXT = "Demo fault: input file /input20250102 is missing"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# -- SMTP sink -----------------------------------------------------------------------------------
-@dataclass
-class SmtpSink:
-    """Keeps every message the local SMTP server receives."""
-
-    messages: list[tuple[list[str], email.message.EmailMessage]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-# -- emulator ------------------------------------------------------------------------------------
-class Emulator:
-    """The emulator as a child process in its own process group."""
-
-    def __init__(self, port: int, log_path: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log_path.open("w")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "airflow_provider_xplenty.emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--speed",
-                str(SPEED),
-            ],
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self.control("GET", "clock")
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the emulator did not start; see {log_path}") from None
-                time.sleep(0.1)
-
-    def control(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            f"{self.url}/_emulator/{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read() or b"null")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
 
 
 # -- one run -------------------------------------------------------------------------------------
@@ -128,7 +52,7 @@ class RunResult:
     tasks: list[dict[str, Any]]
     state: dict[str, Any]
     previews: dict[str, list[str]]
-    emails: list[tuple[list[str], email.message.EmailMessage]]
+    emails: list[tuple[list[str], EmailMessage]]
     problems: list[str] = field(default_factory=list)
 
 
@@ -190,16 +114,16 @@ def read_run(db: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, 
 
 
 def run_dag(
-    title: str, logical_date: str, env: dict[str, str], home: Path, emulator: Emulator, sink: SmtpSink
+    title: str, logical_date: str, env: dict[str, str], home: Path, emulator: EmulatorServer, sink: SmtpSink
 ) -> RunResult:
-    sink.messages.clear()
+    sink.clear()
     log_path = home / f"dags-test-{logical_date}.log"
     code, seconds = airflow(["dags", "test", DAG_ID, logical_date], env, log_path, timeout=75)
-    time.sleep(0.3)  # let the SMTP thread finish storing a message sent at the very end
+    # The sink stores a message before it acknowledges it, so everything sent is here already.
     run, tasks, previews = read_run(home / "airflow.db")
-    state = emulator.control("GET", "state")
+    emails = [(list(e["to"]), msg) for e, msg in zip(sink.envelopes, sink.messages, strict=True)]
     return RunResult(
-        title, logical_date, code, seconds, log_path, run, tasks, state, previews, list(sink.messages)
+        title, logical_date, code, seconds, log_path, run, tasks, emulator.state(), previews, emails
     )
 
 
@@ -299,9 +223,8 @@ def transitions(obj: dict[str, Any], origin: datetime) -> str:
     return " -> ".join(parts)
 
 
-def email_text(msg: email.message.EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("html", "plain"))
-    raw = "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
+def email_text(msg: EmailMessage) -> str:
+    raw = SmtpSink.body(msg)
     text = re.sub(r"</t[hd]>\s*<td>", ": ", raw)
     text = re.sub(r"<br\s*/?>|</tr>|</p>|</h\d>", "\n", text)
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
@@ -359,99 +282,70 @@ def print_run(result: RunResult) -> None:
 def main() -> int:
     started = time.monotonic()
     home = Path(tempfile.mkdtemp(prefix="xplenty-demo-"))
-    emulator: Emulator | None = None
-    controller: Any = None
     ok = False
     try:
-        from aiosmtpd.controller import Controller
-
-        sink = SmtpSink()
-        smtp_port = free_port()
-        controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
-        controller.start()
-        emulator = Emulator(free_port(), home / "emulator.log")
-        print(f"Xplenty emulator on {emulator.url} (clock x{SPEED:.0f}), SMTP sink on 127.0.0.1:{smtp_port}")
-        print(f"Airflow home {home}")
-
-        # Inherit nothing Airflow-specific from the caller's shell: the demo's home is self-contained.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update(
-            {
-                "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-                "AIRFLOW_HOME": str(home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-                "AIRFLOW__CORE__DEFAULT_DEFERRABLE": "True",
-                "AIRFLOW_CONN_XPLENTY_DEFAULT": json.dumps(
-                    {
-                        "conn_type": "xplenty",
-                        "host": emulator.url,
-                        "password": "demo-api-key",
-                        "extra": {"account_id": "demo"},
-                    }
-                ),
-                "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-                    {
-                        "conn_type": "smtp",
-                        "host": "127.0.0.1",
-                        "port": smtp_port,
-                        "extra": {
-                            "disable_ssl": True,
-                            "disable_tls": True,
-                            "from_email": "airflow@example.com",
-                            "retry_limit": 0,
-                        },
-                    }
-                ),
-                "AIRFLOW_VAR_XPLENTY_ALERT_EMAILS": ALERT_TO,
-                "XPLENTY_POLL_INTERVAL": "0.5",
-                "XPLENTY_RETRY_DELAY": "1",
-                "XPLENTY_RETRY_BACKOFF": "2",
-            }
-        )
-        code, seconds = airflow(["db", "migrate"], env, home / "db-migrate.log", timeout=60)
-        if code != 0:
-            print(f"airflow db migrate failed (exit {code}); see {home / 'db-migrate.log'}")
-            return 1
-        print(f"Migrated the Airflow database in {seconds:.1f}s")
-
-        emulator.control("POST", "reset", {"speed": SPEED})
-        clean = run_dag("Run 1, clean", "2025-01-01", env, home, emulator, sink)
-        check_clean(clean)
-
-        emulator.control("POST", "reset", {"speed": SPEED})
-        emulator.control(
-            "POST",
-            "faults",
-            {"kind": "job_failure", "package_id": MAIN_PACKAGE, "message": FAILURE_TEXT, "count": 3},
-        )
-        failing = run_dag(
-            "Run 2, every try of the main job fails (fault injected)", "2025-01-02", env, home, emulator, sink
-        )
-        check_failure(failing)
-
-        print_run(clean)
-        print_run(failing)
-        ok = not clean.problems and not failing.problems
-        total = time.monotonic() - started
-        if ok:
-            print(
-                f"\nDEMO OK in {total:.0f}s: the clean run succeeded, the failing run failed after 3 tries "
-                "and sent one alert, and the cluster was terminated in both runs."
-            )
-        else:
-            print(f"\nDEMO FAILED after {total:.0f}s. Logs: {clean.log_path}, {failing.log_path}")
+        with SmtpSink() as sink, EmulatorServer(speed=SPEED) as emulator:
+            ok = demo(home, sink, emulator, started)
         return 0 if ok else 1
     finally:
-        if emulator is not None:
-            emulator.stop()
-        if controller is not None:
-            controller.stop()
         if ok and not os.environ.get("XPLENTY_DEMO_KEEP"):
             shutil.rmtree(home, ignore_errors=True)
         else:
             print(f"(kept {home} for inspection)")
+
+
+def demo(home: Path, sink: SmtpSink, emulator: EmulatorServer, started: float) -> bool:
+    """Run both DAG runs, print what happened; return whether both behaved as expected."""
+    print(f"Xplenty emulator on {emulator.url} (clock x{SPEED:.0f}), SMTP sink on 127.0.0.1:{sink.port}")
+    print(f"Airflow home {home}")
+
+    # Inherit nothing Airflow-specific from the caller's shell: the demo's home is self-contained.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(
+        {
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__CORE__DEFAULT_DEFERRABLE": "True",
+            "AIRFLOW_CONN_XPLENTY_DEFAULT": emulator.connection_json(),
+            "AIRFLOW_CONN_SMTP_DEFAULT": sink.connection_json(),
+            "AIRFLOW_VAR_XPLENTY_ALERT_EMAILS": ALERT_TO,
+            "XPLENTY_POLL_INTERVAL": "0.5",
+            "XPLENTY_RETRY_DELAY": "1",
+            "XPLENTY_RETRY_BACKOFF": "2",
+        }
+    )
+    code, seconds = airflow(["db", "migrate"], env, home / "db-migrate.log", timeout=60)
+    if code != 0:
+        print(f"airflow db migrate failed (exit {code}); see {home / 'db-migrate.log'}")
+        return False
+    print(f"Migrated the Airflow database in {seconds:.1f}s")
+
+    emulator.reset(speed=SPEED)
+    clean = run_dag("Run 1, clean", "2025-01-01", env, home, emulator, sink)
+    check_clean(clean)
+
+    emulator.reset(speed=SPEED)
+    emulator.add_fault(kind="job_failure", package_id=MAIN_PACKAGE, message=FAILURE_TEXT, count=3)
+    failing = run_dag(
+        "Run 2, every try of the main job fails (fault injected)", "2025-01-02", env, home, emulator, sink
+    )
+    check_failure(failing)
+
+    print_run(clean)
+    print_run(failing)
+    ok = not clean.problems and not failing.problems
+    total = time.monotonic() - started
+    if ok:
+        print(
+            f"\nDEMO OK in {total:.0f}s: the clean run succeeded, the failing run failed after 3 tries "
+            "and sent one alert, and the cluster was terminated in both runs."
+        )
+    else:
+        print(f"\nDEMO FAILED after {total:.0f}s. Logs: {clean.log_path}, {failing.log_path}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class _In(BaseModel):
@@ -17,6 +17,18 @@ def _index_dict_to_list(cls: Any, value: Any) -> Any:
     if isinstance(value, dict) and value and all(str(k).isdigit() for k in value):
         return [value[k] for k in sorted(value, key=lambda k: int(k))]
     return value
+
+
+def _expressions(value: Any) -> Any:
+    """Store JSON numbers and booleans as ``str(value)``: ``10`` -> ``"10"``, ``true`` -> ``"True"``."""
+    if isinstance(value, dict):
+        return {k: str(v) if isinstance(v, (bool, int, float)) else v for k, v in value.items()}
+    return value
+
+
+#: Package/job variables: string names to string expressions (``xplenty-api.md`` 3.1). Numbers and
+#: booleans are stored as Python's ``str()`` of them; other non-string values are a 422.
+Variables = Annotated[dict[str, str], BeforeValidator(_expressions)]
 
 
 class BootstrapAction(_In):
@@ -57,13 +69,13 @@ class ClusterUpdate(_In):
 class JobCreate(_In):
     cluster_id: int
     package_id: int
-    variables: dict[str, Any] | None = None
-    dynamic_variables: dict[str, Any] | None = None
+    variables: Variables | None = None
+    dynamic_variables: Variables | None = None
 
 
 class TaskPackage(_In):
     package_id: int
-    variables: dict[str, Any] | None = None
+    variables: Variables | None = None
 
 
 class TaskIn(_In):
@@ -119,7 +131,7 @@ class ScheduleUpdate(_In):
 class PackageCreate(_In):
     name: str = "Untitled package"
     description: str | None = None
-    variables: dict[str, Any] | None = None
+    variables: Variables | None = None
     data_flow_json: str | None = None
     flow_type: Literal["dataflow", "workflow"] = "dataflow"
     flow_version: str = "2.0.0"
@@ -129,7 +141,7 @@ class PackageCreate(_In):
 class PackageUpdate(_In):
     name: str | None = None
     description: str | None = None
-    variables: dict[str, Any] | None = None
+    variables: Variables | None = None
     data_flow_json: str | None = None
     flow_version: str | None = None
 
@@ -184,7 +196,7 @@ class SeedPackage(_In):
     id: int | None = None
     name: str
     description: str | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: Variables = Field(default_factory=dict)
     flow_type: Literal["dataflow", "workflow"] = "dataflow"
     status: Literal["active", "archived"] = "active"
     outputs: list[dict[str, Any]] | None = None

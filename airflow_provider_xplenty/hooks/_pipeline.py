@@ -1,8 +1,11 @@
 """Transport-independent request pipeline shared by the sync and async Xplenty hooks.
 
-Everything here is pure (no I/O): the endpoint table, connection parsing, request building,
-headers and auth, response parsing, error mapping, the retry classifier and the retry policy.
-The hooks only move bytes (``requests`` or ``httpx``) and loop.
+Everything here is free of I/O: the endpoint table, connection parsing, request building,
+headers and auth, response parsing, error mapping, the retry classifier and the retry policy,
+and the control flow of every call (:class:`Plans`: the retry loop, decided by tenacity, the recheck
+after a lost response, adopt-or-resend for creates, paging). A plan is a generator that yields the requests
+to send and the waits to make; the hooks only drive it, moving bytes with ``requests`` or
+``httpx`` and sleeping with ``time.sleep`` or ``asyncio.sleep``.
 """
 
 from __future__ import annotations
@@ -11,13 +14,25 @@ import base64
 import ipaddress
 import json
 import random
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import quote, urlsplit
+
+from pydantic import ValidationError
+from tenacity import (
+    DoAttempt,
+    DoSleep,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
 
 from airflow_provider_xplenty import __version__
 from airflow_provider_xplenty.exceptions import XplentyApiError, XplentyConfigError
@@ -284,15 +299,33 @@ def check_id(value: Any, name: str) -> int:
     return value
 
 
-def check_variables(value: Any, name: str = "variables") -> dict[str, Any] | None:
-    """Validate package variables: a dict of string names to string (or number/bool) expressions."""
+def variable_text(value: Any) -> str:
+    """Return a variable value as the API stores it: a string expression (``str()`` of a number/bool).
+
+    Variables are string to string in the API (``xplenty-api.md`` 3.1); ``10`` becomes ``"10"`` and
+    ``True`` becomes ``"True"`` (Python's ``str()``, which is also what the emulator stores).
+    """
+    return value if isinstance(value, str) else str(value)
+
+
+def normalise_variables(variables: Mapping[str, Any] | None) -> dict[str, str]:
+    """Return ``variables`` as the API stores them: string names to string expressions (``None`` is ``{}``).
+
+    Use it on both sides when comparing what was sent with what a job reports.
+    """
+    return {str(key): variable_text(value) for key, value in (variables or {}).items()}
+
+
+def check_variables(value: Any, name: str = "variables") -> dict[str, str] | None:
+    """Validate package variables (string names to string, number or bool expressions) and return them
+    as strings, the way the API stores them (see :func:`variable_text`)."""
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise XplentyConfigError(
             f"{name} must be a dict of variable name to expression, got {type(value).__name__}"
         )
-    out: dict[str, Any] = {}
+    out: dict[str, str] = {}
     for key, val in value.items():
         if not isinstance(key, str) or not key:
             raise XplentyConfigError(f"{name}: variable names must be non-empty strings, got {key!r}")
@@ -301,7 +334,7 @@ def check_variables(value: Any, name: str = "variables") -> dict[str, Any] | Non
                 f"{name}: value of {key!r} must be a string expression (e.g. \"'/path'\"), "
                 f"got {type(val).__name__}"
             )
-        out[key] = val
+        out[key] = variable_text(val)
     return out
 
 
@@ -615,16 +648,6 @@ def generated_cluster_name() -> str:
     return f"airflow-{uuid.uuid4().hex[:12]}"
 
 
-def _norm(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _norm(v) for k, v in value.items()}
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
-
-
 @dataclass(frozen=True)
 class Floor:
     """What existed just before a create call: the newest id, and its ``created_at`` (server clock).
@@ -690,21 +713,42 @@ def _int(value: Any) -> int:
         return 0
 
 
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def job_matches(
+    job: Any,
+    cluster_id: int,
+    package_id: int,
+    variables: Mapping[str, Any] | None,
+    dynamic_variables: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether ``job`` (an API dict or a :class:`~airflow_provider_xplenty.models.Job`) is a run of
+    ``package_id`` on ``cluster_id`` with these variables.
+
+    Variable values are compared as the API stores them (:func:`normalise_variables`: ``10`` equals
+    ``"10"``; ``None`` equals ``{}``). A job that does not report ``dynamic_variables`` (the API
+    may leave them out) matches any dynamic variables.
+    """
+    if _field(job, "cluster_id") != cluster_id or _field(job, "package_id") != package_id:
+        return False
+    if normalise_variables(_field(job, "variables")) != normalise_variables(variables):
+        return False
+    dyn = _field(job, "dynamic_variables")
+    return dyn is None or normalise_variables(dyn) == normalise_variables(dynamic_variables)
+
+
 def job_reconciler(body: Mapping[str, Any], parse: Callable[[Any], T]) -> Reconciler[T]:
     """Find a job with the same cluster, package, variables and dynamic variables."""
     lookup = build(
         "list_jobs", params={"package_id": body["package_id"], "sort": "created", "direction": "desc"}
     )
-    want_vars = _norm(body.get("variables") or {})
-    want_dyn = _norm(body.get("dynamic_variables") or {})
 
     def matches(item: Mapping[str, Any]) -> bool:
-        if item.get("cluster_id") != body["cluster_id"] or item.get("package_id") != body["package_id"]:
-            return False
-        if _norm(item.get("variables") or {}) != want_vars:
-            return False
-        dyn = item.get("dynamic_variables")
-        return dyn is None or _norm(dyn) == want_dyn
+        return job_matches(
+            item, body["cluster_id"], body["package_id"], body.get("variables"), body.get("dynamic_variables")
+        )
 
     return Reconciler(
         lookup, parse, matches, f"job of package {body['package_id']} on cluster {body['cluster_id']}"
@@ -722,3 +766,290 @@ def cluster_reconciler(body: Mapping[str, Any], parse: Callable[[Any], T]) -> Re
         return "type" not in body or item.get("type") in (None, body["type"])
 
     return Reconciler(lookup, parse, matches, f"cluster named {name!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Control flow as plans: written once, run by a sync (requests) or async (httpx) driver
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Op(Generic[T]):
+    """One call: the request, the parser of its body, and its duplicate/lost-response handling."""
+
+    request: ApiRequest
+    parse: Callable[[Any], T]
+    reconciler: Reconciler[T] | None = None
+    #: After a lost DELETE response, a 422 may mean "already done": re-read with this request ...
+    recheck: ApiRequest | None = None
+    #: ... and accept the object when this says it is already in the requested state.
+    accept: Callable[[T], bool] | None = None
+
+
+def parse_as(parse: Callable[[Any], T], request: ApiRequest, data: Any) -> T:
+    """Run a body parser; a body of the wrong shape becomes an :class:`XplentyApiError`."""
+    try:
+        return parse(data)
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise XplentyApiError(
+            None, f"unexpected response shape: {str(exc).splitlines()[0]}", request.method, request.path
+        ) from None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A plan step: sleep this many seconds before the next request."""
+
+    seconds: float
+
+
+#: What a plan yields: a request to send, or a wait.
+Step: TypeAlias = ApiRequest | Wait
+#: What the driver sends back into the plan: the transport's outcome of a request, ``None`` after a wait.
+Outcome: TypeAlias = RawResponse | TransportFailure | None
+#: A call's control flow: yields steps, receives outcomes, returns the call's result.
+Plan: TypeAlias = Generator[Step, Outcome, T]
+
+
+class Pager:
+    """Offset paging (``limit=100`` until a short page), for the hooks' lazy iterators and look-ups."""
+
+    def __init__(self, request: ApiRequest) -> None:
+        self.request = request
+        self.offset: int | None = 0
+
+    def next_request(self) -> ApiRequest | None:
+        """Return the request for the next page, or ``None`` after the last one."""
+        return None if self.offset is None else page(self.request, self.offset)
+
+    def take(self, data: Any) -> list[Any]:
+        """Check a page's body and advance; return its items."""
+        if not isinstance(data, list):
+            raise XplentyApiError(200, "expected a JSON array", self.request.method, self.request.path)
+        if self.offset is not None:
+            self.offset = None if len(data) < PAGE_LIMIT else self.offset + len(data)
+        return data
+
+
+class Log(Protocol):
+    """The part of a logger plans use (the hook's ``self.log``)."""
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+class Plans:
+    """The control flow of every call (retry loop, unknown-outcome recheck, adopt-or-resend, look-ups).
+
+    Each method returns a :data:`Plan`, a generator that yields an :class:`ApiRequest` to send (the
+    driver answers with a :class:`RawResponse` or :class:`TransportFailure`) or a :class:`Wait` (the
+    driver sleeps and answers ``None``), and returns the call's result. The sync hook drives plans
+    with ``requests`` and ``time.sleep``, the async hook with ``httpx`` and ``asyncio.sleep``.
+
+    :param cfg: connection settings (for error messages).
+    :param policy: retry bounds and back-off.
+    :param log: the hook's logger.
+    """
+
+    def __init__(self, cfg: ClientConfig, policy: RetryPolicy, log: Log) -> None:
+        self.cfg = cfg
+        self.policy = policy
+        self.log = log
+
+    # -- one attempt ---------------------------------------------------------------------------
+    def exchange(self, request: ApiRequest) -> Plan[Any]:
+        """Send ``request`` once; return the parsed body, or raise the mapped (maybe retryable) error."""
+        outcome = yield request
+        if isinstance(outcome, TransportFailure):
+            raise self._failure(request, outcome)
+        assert isinstance(outcome, RawResponse), "the driver answers a request with its outcome"
+        if rate_limit_remaining(outcome) == 0 and outcome.status < 400:
+            self.log.warning(
+                "Xplenty rate limit: no credits left in this hour's budget; next calls may get 429"
+            )
+        if 200 <= outcome.status < 300:
+            return parse_body(request, outcome)
+        error = api_error(self.cfg, request, outcome)
+        decision = classify(request.endpoint, outcome)
+        if decision.retry:
+            raise RetryableError(error, decision)
+        raise error
+
+    @staticmethod
+    def _failure(request: ApiRequest, failure: TransportFailure) -> Exception:
+        error = transport_error(request, failure)
+        decision = classify(request.endpoint, failure)
+        if decision.retry:
+            return RetryableError(error, decision)
+        if decision.unknown_outcome:
+            error = XplentyApiError(
+                None,
+                f"{error.message}; the request may or may not have been carried out (not retried because "
+                f"{request.method} {request.endpoint.path} is not idempotent)",
+                request.method,
+                request.path,
+            )
+        return error
+
+    # -- the retry loop ------------------------------------------------------------------------
+    def _retrying(self, request: ApiRequest) -> Retrying:
+        """Return the tenacity controller that decides retries of ``request`` (one per call: it keeps state).
+
+        Bounded in attempts (``1 + retry_limit``) and total time (a retry whose wait would pass
+        ``retry_max_seconds`` is not made). It is only asked for decisions (:meth:`retried`); it never
+        sleeps itself.
+        """
+        policy = self.policy
+
+        def wait(state: RetryCallState) -> float:
+            # Retry-After when the failed attempt carried one, else back-off with jitter (RetryPolicy.wait).
+            exc = state.outcome.exception() if state.outcome else None
+            return policy.wait(exc.decision, state.attempt_number) if isinstance(exc, RetryableError) else 0.0
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "Xplenty API %s %s failed: %s; retry %d of %d in %.2f s",
+                request.method,
+                request.path,
+                exc.decision.reason if isinstance(exc, RetryableError) else repr(exc),
+                state.attempt_number,
+                policy.retry_limit,
+                state.upcoming_sleep,
+            )
+
+        return Retrying(
+            stop=stop_after_attempt(policy.retry_limit + 1) | stop_before_delay(policy.retry_max_seconds),
+            wait=wait,
+            # classify() already decided: an attempt raises RetryableError only when it may be retried.
+            retry=retry_if_exception(lambda exc: isinstance(exc, RetryableError) and exc.decision.retry),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def retried(
+        self,
+        request: ApiRequest,
+        attempt: Callable[[], Plan[T]],
+        last_resort: Callable[[], Plan[T | None]] | None = None,
+    ) -> Plan[T]:
+        """Run ``attempt`` until it succeeds or raises a non-retryable error, within the policy's bounds.
+
+        tenacity decides (:meth:`_retrying`); this drives its state machine the way
+        ``tenacity.Retrying.__call__`` does, except that an attempt is a sub-plan and a sleep is a
+        yielded :class:`Wait`, so the hook's driver does the sending and the sleeping.
+
+        When the bounds are reached, ``last_resort`` (if any) may still return a result; otherwise
+        the last error is raised with the number of attempts and the time spent.
+        """
+        retrying = self._retrying(request)
+        retrying.begin()
+        state = RetryCallState(retrying, fn=None, args=(), kwargs={})
+        while True:
+            try:
+                do = retrying.iter(state)
+            except RetryableError as exc:  # tenacity stopped (reraise=True): attempts or time used up
+                if last_resort is not None:
+                    found = yield from last_resort()
+                    if found is not None:
+                        return found
+                raise self._give_up(request, exc, state.start_time, state.attempt_number) from None
+            if isinstance(do, DoAttempt):
+                try:
+                    result = yield from attempt()
+                except Exception as exc:  # BaseException (GeneratorExit, cancellation) is never retried
+                    state.set_exception((type(exc), exc, exc.__traceback__))
+                else:
+                    state.set_result(result)
+            elif isinstance(do, DoSleep):
+                state.prepare_for_next_attempt()
+                yield Wait(float(do))
+            else:  # the result, or tenacity has raised the last (non-retryable) error
+                return do
+
+    def _give_up(
+        self, request: ApiRequest, exc: RetryableError, started: float, attempts: int
+    ) -> XplentyApiError:
+        err = exc.error
+        elapsed = time.monotonic() - started
+        self.log.error(
+            "Xplenty API %s %s failed: %s; giving up after %d attempt(s) in %.1f s",
+            request.method,
+            request.path,
+            exc.decision.reason,
+            attempts,
+            elapsed,
+        )
+        return XplentyApiError(
+            err.status_code,
+            f"{err.message} (gave up after {attempts} attempt(s) in {elapsed:.1f} s)",
+            err.method,
+            err.path,
+        )
+
+    # -- calls ---------------------------------------------------------------------------------
+    def send(self, request: ApiRequest) -> Plan[Any]:
+        """Send ``request`` with retries; return the parsed JSON body."""
+        return (yield from self.retried(request, lambda: self.exchange(request)))
+
+    def call(self, op: Op[T]) -> Plan[T]:
+        """Run one public method's call: plain, with a recheck after a lost response, or a create."""
+        if op.reconciler is not None:
+            return (yield from self._create(op, op.reconciler))
+        unknown = False  # an earlier attempt may have been carried out
+
+        def attempt() -> Plan[T]:
+            nonlocal unknown
+            try:
+                return parse_as(op.parse, op.request, (yield from self.exchange(op.request)))
+            except RetryableError:
+                unknown = True
+                raise
+            except XplentyApiError as exc:
+                if unknown and exc.status_code == 422 and op.recheck and op.accept:
+                    current = parse_as(op.parse, op.recheck, (yield from self.send(op.recheck)))
+                    if op.accept(current):
+                        return current
+                raise
+
+        return (yield from self.retried(op.request, attempt))
+
+    def _create(self, op: Op[T], reconciler: Reconciler[T]) -> Plan[T]:
+        """Create without duplicates: after an unknown outcome, adopt what the call made, else resend."""
+        # What exists now (1 credit): anything newer that matches is ours after a lost response.
+        floor = Reconciler.floor((yield from self.send(reconciler.snapshot_request())))
+        unknown = False  # an earlier attempt may have created the object
+
+        def attempt() -> Plan[T]:
+            nonlocal unknown
+            if unknown:
+                found = yield from self._find(reconciler, floor)
+                if found is not None:
+                    return found
+            try:
+                return parse_as(op.parse, op.request, (yield from self.exchange(op.request)))
+            except RetryableError as exc:
+                unknown = unknown or exc.decision.unknown_outcome
+                raise
+
+        def last_resort() -> Plan[T | None]:
+            return (yield from self._find(reconciler, floor)) if unknown else None
+
+        return (yield from self.retried(op.request, attempt, last_resort))
+
+    def _find(self, reconciler: Reconciler[T], floor: Floor) -> Plan[T | None]:
+        """Return the object a create call made after ``floor``, if there is one."""
+        pager = Pager(reconciler.request_after(floor))
+        while (request := pager.next_request()) is not None:
+            for item in pager.take((yield from self.send(request))):
+                picked = reconciler.pick(item, floor)
+                if picked is None:
+                    return None
+                if picked:
+                    self.log.warning(
+                        "Xplenty: the response to a create call was lost; adopting the existing %s (id %s) "
+                        "instead of creating a duplicate",
+                        reconciler.describe,
+                        item.get("id") if isinstance(item, Mapping) else "?",
+                    )
+                    return parse_as(reconciler.parse, reconciler.lookup, item)
+        return None

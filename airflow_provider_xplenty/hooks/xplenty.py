@@ -1,14 +1,19 @@
 """Hooks for the Xplenty (Integrate.io ETL) REST API: :class:`XplentyHook` and :class:`XplentyAsyncHook`.
 
 Both hooks share one request pipeline (``_pipeline``): endpoint table, URL building, headers and
-auth, response parsing, error mapping and the retry classifier. Only the transport differs
-(``requests.Session`` for the sync hook, ``httpx.AsyncClient`` for the async hook).
+auth, response parsing, error mapping, the retry classifier and the control flow of every call
+(retries, recheck after a lost response, adopt-or-resend for creates, paging), written once as
+generator plans (:class:`~airflow_provider_xplenty.hooks._pipeline.Plans`). Only the transport
+differs: each hook drives the plans with ``requests.Session`` and ``time.sleep`` (sync) or
+``httpx.AsyncClient`` and ``asyncio.sleep`` (async).
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,27 +22,18 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
-from pydantic import ValidationError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_before_delay,
-)
 
-from airflow_provider_xplenty.exceptions import XplentyApiError, XplentyConfigError
+from airflow_provider_xplenty.exceptions import XplentyConfigError
 from airflow_provider_xplenty.hooks import _pipeline as pl
 from airflow_provider_xplenty.hooks._pipeline import (
     ApiRequest,
     ClientConfig,
-    Floor,
+    Op,
     RawResponse,
-    Reconciler,
-    RetryableError,
     RetryPolicy,
     TransportFailure,
+    job_matches,
+    normalise_variables,
 )
 from airflow_provider_xplenty.models import (
     Cluster,
@@ -56,25 +52,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["XplentyAsyncHook", "XplentyHook"]
+__all__ = ["XplentyAsyncHook", "XplentyHook", "job_matches", "normalise_variables"]
 
 
 # --------------------------------------------------------------------------------------------
 # Operations: what each public method sends and how it reads the answer (shared by both hooks)
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Op(Generic[T]):
-    """One call: the request, the parser of its body, and its duplicate/lost-response handling."""
-
-    request: ApiRequest
-    parse: Callable[[Any], T]
-    reconciler: Reconciler[T] | None = None
-    #: After a lost DELETE response, a 422 may mean "already done": re-read with this request ...
-    recheck: ApiRequest | None = None
-    #: ... and accept the object when this says it is already in the requested state.
-    accept: Callable[[T], bool] | None = None
-
-
 @dataclass(frozen=True)
 class _ListOp(Generic[T]):
     request: ApiRequest
@@ -142,7 +125,7 @@ class _Ops:
         zone: str | None,
         stack: str | None,
         extra_fields: Mapping[str, Any],
-    ) -> _Op[Cluster]:
+    ) -> Op[Cluster]:
         if nodes is not None and (isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1):
             raise XplentyConfigError(f"nodes must be a positive integer, got {nodes!r}")
         if type not in ("production", "sandbox"):
@@ -161,15 +144,15 @@ class _Ops:
                 "stack": stack,
             }
         )
-        return _Op(
+        return Op(
             pl.build("create_cluster", body=body),
             Cluster.model_validate,
             reconciler=pl.cluster_reconciler(body, Cluster.model_validate),
         )
 
     @staticmethod
-    def get_cluster(cluster_id: int) -> _Op[Cluster]:
-        return _Op(pl.build("get_cluster", {"cluster_id": cluster_id}), Cluster.model_validate)
+    def get_cluster(cluster_id: int) -> Op[Cluster]:
+        return Op(pl.build("get_cluster", {"cluster_id": cluster_id}), Cluster.model_validate)
 
     @staticmethod
     def list_clusters(
@@ -184,17 +167,17 @@ class _Ops:
         return _ListOp(pl.build("search_clusters", params=params), Cluster.model_validate)
 
     @staticmethod
-    def update_cluster(cluster_id: int, fields: Mapping[str, Any]) -> _Op[Cluster]:
+    def update_cluster(cluster_id: int, fields: Mapping[str, Any]) -> Op[Cluster]:
         if not fields:
             raise XplentyConfigError("update_cluster needs at least one field to change")
-        return _Op(
+        return Op(
             pl.build("update_cluster", {"cluster_id": cluster_id}, body=dict(fields)), Cluster.model_validate
         )
 
     @staticmethod
-    def terminate_cluster(cluster_id: int) -> _Op[Cluster]:
+    def terminate_cluster(cluster_id: int) -> Op[Cluster]:
         ids = {"cluster_id": cluster_id}
-        return _Op(
+        return Op(
             pl.build("terminate_cluster", ids),
             Cluster.model_validate,
             recheck=pl.build("get_cluster", ids),
@@ -202,7 +185,7 @@ class _Ops:
         )
 
     @staticmethod
-    def run_job(cluster_id: int, package_id: int, variables: Any, dynamic_variables: Any) -> _Op[Job]:
+    def run_job(cluster_id: int, package_id: int, variables: Any, dynamic_variables: Any) -> Op[Job]:
         body = _body(
             {
                 "cluster_id": pl.check_id(cluster_id, "cluster_id"),
@@ -211,16 +194,16 @@ class _Ops:
                 "dynamic_variables": pl.check_variables(dynamic_variables, "dynamic_variables"),
             }
         )
-        return _Op(
+        return Op(
             pl.build("run_job", body=body),
             Job.model_validate,
             reconciler=pl.job_reconciler(body, Job.model_validate),
         )
 
     @staticmethod
-    def get_job(job_id: int, include: Any) -> _Op[Job]:
+    def get_job(job_id: int, include: Any) -> Op[Job]:
         params = _filters(include=_include(include))
-        return _Op(pl.build("get_job", {"job_id": job_id}, params=params), Job.model_validate)
+        return Op(pl.build("get_job", {"job_id": job_id}, params=params), Job.model_validate)
 
     @staticmethod
     def list_jobs(
@@ -241,10 +224,10 @@ class _Ops:
         return _ListOp(pl.build("search_jobs", params=params), Job.model_validate)
 
     @staticmethod
-    def stop_job(job_id: int) -> _Op[Job]:
+    def stop_job(job_id: int) -> Op[Job]:
         ids = {"job_id": job_id}
         stopping = {JobStatus.PENDING_STOPPAGE.value, JobStatus.STOPPING.value, JobStatus.STOPPED.value}
-        return _Op(
+        return Op(
             pl.build("stop_job", ids),
             Job.model_validate,
             recheck=pl.build("get_job", ids),
@@ -259,26 +242,26 @@ class _Ops:
         return _ListOp(pl.build("list_job_children", {"job_id": job_id}, params=params), Job.model_validate)
 
     @staticmethod
-    def get_job_variables(job_id: int) -> _Op[dict[str, Any]]:
-        return _Op(pl.build("get_job_variables", {"job_id": job_id}), _as_dict)
+    def get_job_variables(job_id: int) -> Op[dict[str, Any]]:
+        return Op(pl.build("get_job_variables", {"job_id": job_id}), _as_dict)
 
     @staticmethod
-    def get_job_log(job_id: int) -> _Op[str]:
-        return _Op(pl.build("get_job_log", {"job_id": job_id}), _as_text("body"))
+    def get_job_log(job_id: int) -> Op[str]:
+        return Op(pl.build("get_job_log", {"job_id": job_id}), _as_text("body"))
 
     @staticmethod
-    def get_job_output(job_id: int, output_id: int) -> _Op[JobOutput]:
+    def get_job_output(job_id: int, output_id: int) -> Op[JobOutput]:
         ids = {"job_id": job_id, "output_id": output_id}
-        return _Op(pl.build("get_job_output", ids), JobOutput.model_validate)
+        return Op(pl.build("get_job_output", ids), JobOutput.model_validate)
 
     @staticmethod
-    def preview_output(job_id: int, output_id: int) -> _Op[str]:
+    def preview_output(job_id: int, output_id: int) -> Op[str]:
         ids = {"job_id": job_id, "output_id": output_id}
-        return _Op(pl.build("preview_output", ids), _as_text("preview"))
+        return Op(pl.build("preview_output", ids), _as_text("preview"))
 
     @staticmethod
-    def get_package(package_id: int) -> _Op[Package]:
-        return _Op(pl.build("get_package", {"package_id": package_id}), Package.model_validate)
+    def get_package(package_id: int) -> Op[Package]:
+        return Op(pl.build("get_package", {"package_id": package_id}), Package.model_validate)
 
     @staticmethod
     def list_packages(
@@ -293,12 +276,12 @@ class _Ops:
         return _ListOp(pl.build("search_packages", params=params), Package.model_validate)
 
     @staticmethod
-    def create_schedule(fields: Mapping[str, Any]) -> _Op[Schedule]:
-        return _Op(pl.build("create_schedule", body=_schedule_body(fields)), Schedule.model_validate)
+    def create_schedule(fields: Mapping[str, Any]) -> Op[Schedule]:
+        return Op(pl.build("create_schedule", body=_schedule_body(fields)), Schedule.model_validate)
 
     @staticmethod
-    def get_schedule(schedule_id: int) -> _Op[Schedule]:
-        return _Op(pl.build("get_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
+    def get_schedule(schedule_id: int) -> Op[Schedule]:
+        return Op(pl.build("get_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
 
     @staticmethod
     def list_schedules(
@@ -308,27 +291,27 @@ class _Ops:
         return _ListOp(pl.build("list_schedules", params=params), Schedule.model_validate)
 
     @staticmethod
-    def update_schedule(schedule_id: int, fields: Mapping[str, Any]) -> _Op[Schedule]:
+    def update_schedule(schedule_id: int, fields: Mapping[str, Any]) -> Op[Schedule]:
         if not fields:
             raise XplentyConfigError("update_schedule needs at least one field to change")
         ids = {"schedule_id": schedule_id}
-        return _Op(pl.build("update_schedule", ids, body=_schedule_body(fields)), Schedule.model_validate)
+        return Op(pl.build("update_schedule", ids, body=_schedule_body(fields)), Schedule.model_validate)
 
     @staticmethod
-    def delete_schedule(schedule_id: int) -> _Op[Schedule]:
-        return _Op(pl.build("delete_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
+    def delete_schedule(schedule_id: int) -> Op[Schedule]:
+        return Op(pl.build("delete_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
 
     @staticmethod
-    def clone_schedule(schedule_id: int) -> _Op[Schedule]:
-        return _Op(pl.build("clone_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
+    def clone_schedule(schedule_id: int) -> Op[Schedule]:
+        return Op(pl.build("clone_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
 
     @staticmethod
-    def run_schedule(schedule_id: int) -> _Op[Schedule]:
-        return _Op(pl.build("run_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
+    def run_schedule(schedule_id: int) -> Op[Schedule]:
+        return Op(pl.build("run_schedule", {"schedule_id": schedule_id}), Schedule.model_validate)
 
     @staticmethod
-    def rate_limit_status() -> _Op[RateLimitStatus]:
-        return _Op(pl.build("rate_limit_status"), _rate_limit)
+    def rate_limit_status() -> Op[RateLimitStatus]:
+        return Op(pl.build("rate_limit_status"), _rate_limit)
 
 
 def _check_query(q: Any) -> str:
@@ -369,15 +352,6 @@ def _pick_package(name: str, packages: list[Package]) -> Package:
     raise XplentyConfigError(f"No active package is named {name!r}. Candidates: {listed}")
 
 
-def _parse(op_parse: Callable[[Any], T], request: ApiRequest, data: Any) -> T:
-    try:
-        return op_parse(data)
-    except (ValidationError, ValueError, TypeError) as exc:
-        raise XplentyApiError(
-            None, f"unexpected response shape: {str(exc).splitlines()[0]}", request.method, request.path
-        ) from None
-
-
 def _requests_failure(exc: Exception) -> TransportFailure:
     import requests
 
@@ -409,7 +383,7 @@ def _httpx_failure(exc: Exception) -> TransportFailure:
 
 
 # --------------------------------------------------------------------------------------------
-# Shared hook base: connection settings, retry policy, response handling
+# Shared hook base: connection settings, retry policy, plans
 # --------------------------------------------------------------------------------------------
 class _XplentyHookBase(BaseHook):
     """Everything both hooks share except the transport."""
@@ -468,105 +442,9 @@ class _XplentyHookBase(BaseHook):
         """The retry policy in force (constructor arguments, else connection extras, else defaults)."""
         return self._policy or RetryPolicy(**self._policy_kwargs({}))
 
-    # -- responses ---------------------------------------------------------------------------
-    def _observe(self, resp: RawResponse) -> None:
-        if pl.rate_limit_remaining(resp) == 0 and resp.status < 400:
-            self.log.warning(
-                "Xplenty rate limit: no credits left in this hour's budget; next calls may get 429"
-            )
-
-    def _handle(self, cfg: ClientConfig, request: ApiRequest, resp: RawResponse) -> Any:
-        """Return the parsed body of a 2xx response; raise the mapped (maybe retryable) error otherwise."""
-        self._observe(resp)
-        if 200 <= resp.status < 300:
-            return pl.parse_body(request, resp)
-        error = pl.api_error(cfg, request, resp)
-        decision = pl.classify(request.endpoint, resp)
-        if decision.retry:
-            raise RetryableError(error, decision)
-        raise error
-
-    def _failure(self, request: ApiRequest, failure: TransportFailure) -> Exception:
-        error = pl.transport_error(request, failure)
-        decision = pl.classify(request.endpoint, failure)
-        if decision.retry:
-            return RetryableError(error, decision)
-        if decision.unknown_outcome:
-            error = XplentyApiError(
-                None,
-                f"{error.message}; the request may or may not have been carried out (not retried because "
-                f"{request.method} {request.endpoint.path} is not idempotent)",
-                request.method,
-                request.path,
-            )
-        return error
-
-    # -- retries -------------------------------------------------------------------------------
-    def _retry_kwargs(self, request: ApiRequest) -> dict[str, Any]:
-        policy = self.policy
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RetryableError):
-                return policy.wait(exc.decision, state.attempt_number)
-            return 0.0
-
-        def before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            reason = exc.decision.reason if isinstance(exc, RetryableError) else repr(exc)
-            self.log.warning(
-                "Xplenty API %s %s failed: %s; retry %d of %d in %.2f s",
-                request.method,
-                request.path,
-                reason,
-                state.attempt_number,
-                policy.retry_limit,
-                state.upcoming_sleep,
-            )
-
-        return {
-            "stop": stop_after_attempt(policy.retry_limit + 1) | stop_before_delay(policy.retry_max_seconds),
-            "wait": wait,
-            "retry": retry_if_exception_type(RetryableError),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
-
-    def _give_up(
-        self, request: ApiRequest, exc: RetryableError, started: float, attempts: int
-    ) -> XplentyApiError:
-        err = exc.error
-        elapsed = time.monotonic() - started
-        self.log.error(
-            "Xplenty API %s %s failed: %s; giving up after %d attempt(s) in %.1f s",
-            request.method,
-            request.path,
-            exc.decision.reason,
-            attempts,
-            elapsed,
-        )
-        return XplentyApiError(
-            err.status_code,
-            f"{err.message} (gave up after {attempts} attempt(s) in {elapsed:.1f} s)",
-            err.method,
-            err.path,
-        )
-
-    def _adopt_log(self, reconciler: Reconciler[Any], item: Any) -> None:
-        self.log.warning(
-            "Xplenty: the response to a create call was lost; adopting the existing %s (id %s) "
-            "instead of creating a duplicate",
-            reconciler.describe,
-            item.get("id") if isinstance(item, Mapping) else "?",
-        )
-
-
-class _Attempts:
-    """Counts attempts of one retry loop (for the give-up message) and remembers unknown outcomes."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.unknown = False
+    def _plans(self, cfg: ClientConfig) -> pl.Plans:
+        """Return the control flow of calls for these settings (run by the hook's driver)."""
+        return pl.Plans(cfg, self.policy, self.log)
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,23 +461,7 @@ class XplentyHook(_XplentyHookBase):
     :param retry_backoff: first back-off step in seconds, doubled each retry, jittered (default 1).
     """
 
-    def __init__(
-        self,
-        xplenty_conn_id: str = _XplentyHookBase.default_conn_name,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_max_seconds: float | None = None,
-        retry_backoff: float | None = None,
-    ) -> None:
-        super().__init__(
-            xplenty_conn_id,
-            timeout=timeout,
-            retry_limit=retry_limit,
-            retry_max_seconds=retry_max_seconds,
-            retry_backoff=retry_backoff,
-        )
-        self._session: requests.Session | None = None
+    _session: requests.Session | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -635,7 +497,7 @@ class XplentyHook(_XplentyHookBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _attempt(self, cfg: ClientConfig, request: ApiRequest) -> Any:
+    def _exchange(self, cfg: ClientConfig, request: ApiRequest) -> RawResponse | TransportFailure:
         import requests
 
         try:
@@ -649,103 +511,36 @@ class XplentyHook(_XplentyHookBase):
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._failure(request, _requests_failure(exc)) from None
-        return self._handle(cfg, request, RawResponse(resp.status_code, resp.headers, resp.text))
+            return _requests_failure(exc)
+        return RawResponse(resp.status_code, resp.headers, resp.text)
 
-    def _send(self, request: ApiRequest) -> Any:
-        cfg = self.config
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        def attempt() -> Any:
-            attempts.count += 1
-            return self._attempt(cfg, request)
-
-        try:
-            return Retrying(**self._retry_kwargs(request))(attempt)
-        except RetryableError as exc:
-            raise self._give_up(request, exc, started, attempts.count) from None
-
-    def _run(self, op: _Op[T]) -> T:
-        if op.reconciler is not None:
-            return self._create(op, op.reconciler)
-        if op.recheck is None:
-            return _parse(op.parse, op.request, self._send(op.request))
-        cfg = self.config
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        def attempt() -> T:
-            attempts.count += 1
-            try:
-                return _parse(op.parse, op.request, self._attempt(cfg, op.request))
-            except RetryableError:
-                attempts.unknown = True
-                raise
-            except XplentyApiError as exc:
-                if attempts.unknown and exc.status_code == 422 and op.recheck and op.accept:
-                    current = _parse(op.parse, op.recheck, self._send(op.recheck))
-                    if op.accept(current):
-                        return current
-                raise
-
-        try:
-            return Retrying(**self._retry_kwargs(op.request))(attempt)
-        except RetryableError as exc:
-            raise self._give_up(op.request, exc, started, attempts.count) from None
-
-    def _find(self, reconciler: Reconciler[T], floor: Floor) -> T | None:
-        for item in self._raw_pages(reconciler.request_after(floor)):
-            picked = reconciler.pick(item, floor)
-            if picked is None:
-                break
-            if picked:
-                self._adopt_log(reconciler, item)
-                return _parse(reconciler.parse, reconciler.lookup, item)
-        return None
-
-    def _create(self, op: _Op[T], reconciler: Reconciler[T]) -> T:
-        cfg = self.config
-        # What exists now (1 credit): anything newer that matches is ours after a lost response.
-        floor = Reconciler.floor(self._send(reconciler.snapshot_request()))
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        def attempt() -> T:
-            attempts.count += 1
-            if attempts.unknown:
-                found = self._find(reconciler, floor)
-                if found is not None:
-                    return found
-            try:
-                return _parse(op.parse, op.request, self._attempt(cfg, op.request))
-            except RetryableError as exc:
-                attempts.unknown = attempts.unknown or exc.decision.unknown_outcome
-                raise
-
-        try:
-            return Retrying(**self._retry_kwargs(op.request))(attempt)
-        except RetryableError as exc:
-            if attempts.unknown:
-                found = self._find(reconciler, floor)
-                if found is not None:
-                    return found
-            raise self._give_up(op.request, exc, started, attempts.count) from None
-
-    def _raw_pages(self, request: ApiRequest) -> Iterator[Any]:
-        offset = 0
+    def _drive(self, cfg: ClientConfig, plan: pl.Plan[T]) -> T:
+        """Run a plan: send its requests with ``requests``, make its waits with ``time.sleep``."""
+        outcome: pl.Outcome = None
         while True:
-            data = self._send(pl.page(request, offset))
-            if not isinstance(data, list):
-                raise XplentyApiError(200, "expected a JSON array", request.method, request.path)
-            yield from data
-            if len(data) < pl.PAGE_LIMIT:
-                return
-            offset += len(data)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            if isinstance(step, pl.Wait):
+                time.sleep(step.seconds)
+                outcome = None
+            else:
+                outcome = self._exchange(cfg, step)
+
+    def _run(self, op: Op[T]) -> T:
+        cfg = self.config
+        return self._drive(cfg, self._plans(cfg).call(op))
 
     def _list(self, op: _ListOp[T]) -> Iterator[T]:
-        _ = self.config  # connection errors surface at the call, not at the first next()
-        return (_parse(op.parse, op.request, item) for item in self._raw_pages(op.request))
+        cfg = self.config  # connection errors surface at the call, not at the first next()
+        return (pl.parse_as(op.parse, op.request, item) for item in self._raw_pages(cfg, op.request))
+
+    def _raw_pages(self, cfg: ClientConfig, request: ApiRequest) -> Iterator[Any]:
+        pager, plans = pl.Pager(request), self._plans(cfg)
+        while (page := pager.next_request()) is not None:
+            yield from pager.take(self._drive(cfg, plans.send(page)))
 
     # -- clusters ------------------------------------------------------------------------------
     def create_cluster(
@@ -1081,6 +876,18 @@ def _connected(cfg: ClientConfig, status: RateLimitStatus) -> str:
 # --------------------------------------------------------------------------------------------
 # Async hook
 # --------------------------------------------------------------------------------------------
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """Return one TLS context for every async client of the process.
+
+    Building httpx's default context costs about 20 ms of blocking CPU; a triggerer that starts 50
+    triggers at once would otherwise stall its event loop for a second (``make bench``).
+    """
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 class XplentyAsyncHook(_XplentyHookBase):
     """Talk to the Xplenty API with ``httpx.AsyncClient``; same methods as :class:`XplentyHook`, awaitable.
 
@@ -1094,24 +901,8 @@ class XplentyAsyncHook(_XplentyHookBase):
     :param retry_backoff: first back-off step in seconds (default 1).
     """
 
-    def __init__(
-        self,
-        xplenty_conn_id: str = _XplentyHookBase.default_conn_name,
-        *,
-        timeout: float | None = None,
-        retry_limit: int | None = None,
-        retry_max_seconds: float | None = None,
-        retry_backoff: float | None = None,
-    ) -> None:
-        super().__init__(
-            xplenty_conn_id,
-            timeout=timeout,
-            retry_limit=retry_limit,
-            retry_max_seconds=retry_max_seconds,
-            retry_backoff=retry_backoff,
-        )
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+    _client: httpx.AsyncClient | None = None
+    _client_loop: asyncio.AbstractEventLoop | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
     async def get_config(self) -> ClientConfig:
@@ -1131,7 +922,9 @@ class XplentyAsyncHook(_XplentyHookBase):
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout), follow_redirects=False
+                timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout),
+                follow_redirects=False,
+                verify=_ssl_context(),
             )
             self._client_loop = loop
         return self._client
@@ -1150,7 +943,7 @@ class XplentyAsyncHook(_XplentyHookBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _attempt(self, cfg: ClientConfig, request: ApiRequest) -> Any:
+    async def _exchange(self, cfg: ClientConfig, request: ApiRequest) -> RawResponse | TransportFailure:
         import httpx
 
         try:
@@ -1162,106 +955,34 @@ class XplentyAsyncHook(_XplentyHookBase):
                 headers=pl.headers(cfg, has_body=request.body is not None),
             )
         except httpx.TransportError as exc:
-            raise self._failure(request, _httpx_failure(exc)) from None
-        return self._handle(cfg, request, RawResponse(resp.status_code, resp.headers, resp.text))
+            return _httpx_failure(exc)
+        return RawResponse(resp.status_code, resp.headers, resp.text)
 
-    async def _send(self, request: ApiRequest) -> Any:
-        cfg = await self.get_config()
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        async def attempt() -> Any:
-            attempts.count += 1
-            return await self._attempt(cfg, request)
-
-        try:
-            return await AsyncRetrying(**self._retry_kwargs(request))(attempt)
-        except RetryableError as exc:
-            raise self._give_up(request, exc, started, attempts.count) from None
-
-    async def _run(self, op: _Op[T]) -> T:
-        if op.reconciler is not None:
-            return await self._create(op, op.reconciler)
-        if op.recheck is None:
-            return _parse(op.parse, op.request, await self._send(op.request))
-        cfg = await self.get_config()
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        async def attempt() -> T:
-            attempts.count += 1
-            try:
-                return _parse(op.parse, op.request, await self._attempt(cfg, op.request))
-            except RetryableError:
-                attempts.unknown = True
-                raise
-            except XplentyApiError as exc:
-                if attempts.unknown and exc.status_code == 422 and op.recheck and op.accept:
-                    current = _parse(op.parse, op.recheck, await self._send(op.recheck))
-                    if op.accept(current):
-                        return current
-                raise
-
-        try:
-            result: T = await AsyncRetrying(**self._retry_kwargs(op.request))(attempt)
-            return result
-        except RetryableError as exc:
-            raise self._give_up(op.request, exc, started, attempts.count) from None
-
-    async def _find(self, reconciler: Reconciler[T], floor: Floor) -> T | None:
-        async for item in self._raw_pages(reconciler.request_after(floor)):
-            picked = reconciler.pick(item, floor)
-            if picked is None:
-                break
-            if picked:
-                self._adopt_log(reconciler, item)
-                return _parse(reconciler.parse, reconciler.lookup, item)
-        return None
-
-    async def _create(self, op: _Op[T], reconciler: Reconciler[T]) -> T:
-        cfg = await self.get_config()
-        # What exists now (1 credit): anything newer that matches is ours after a lost response.
-        floor = Reconciler.floor(await self._send(reconciler.snapshot_request()))
-        started = time.monotonic()
-        attempts = _Attempts()
-
-        async def attempt() -> T:
-            attempts.count += 1
-            if attempts.unknown:
-                found = await self._find(reconciler, floor)
-                if found is not None:
-                    return found
-            try:
-                return _parse(op.parse, op.request, await self._attempt(cfg, op.request))
-            except RetryableError as exc:
-                attempts.unknown = attempts.unknown or exc.decision.unknown_outcome
-                raise
-
-        try:
-            result: T = await AsyncRetrying(**self._retry_kwargs(op.request))(attempt)
-            return result
-        except RetryableError as exc:
-            if attempts.unknown:
-                found = await self._find(reconciler, floor)
-                if found is not None:
-                    return found
-            raise self._give_up(op.request, exc, started, attempts.count) from None
-
-    async def _raw_pages(self, request: ApiRequest) -> AsyncIterator[Any]:
-        offset = 0
+    async def _drive(self, cfg: ClientConfig, plan: pl.Plan[T]) -> T:
+        """Run a plan: send its requests with ``httpx``, make its waits with ``asyncio.sleep``."""
+        outcome: pl.Outcome = None
         while True:
-            data = await self._send(pl.page(request, offset))
-            if not isinstance(data, list):
-                raise XplentyApiError(200, "expected a JSON array", request.method, request.path)
-            for item in data:
-                yield item
-            if len(data) < pl.PAGE_LIMIT:
-                return
-            offset += len(data)
+            try:
+                step = plan.send(outcome)
+            except StopIteration as done:
+                result: T = done.value
+                return result
+            if isinstance(step, pl.Wait):
+                await asyncio.sleep(step.seconds)
+                outcome = None
+            else:
+                outcome = await self._exchange(cfg, step)
+
+    async def _run(self, op: Op[T]) -> T:
+        cfg = await self.get_config()
+        return await self._drive(cfg, self._plans(cfg).call(op))
 
     async def _list(self, op: _ListOp[T]) -> AsyncIterator[T]:
-        async for item in self._raw_pages(op.request):
-            yield _parse(op.parse, op.request, item)
+        cfg = await self.get_config()
+        pager, plans = pl.Pager(op.request), self._plans(cfg)
+        while (page := pager.next_request()) is not None:
+            for item in pager.take(await self._drive(cfg, plans.send(page))):
+                yield pl.parse_as(op.parse, op.request, item)
 
     # -- clusters ------------------------------------------------------------------------------
     async def create_cluster(

@@ -131,7 +131,16 @@ class XplentySmtpNotifier(SmtpNotifier):
         dag = context.get("dag")
         if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
             jinja_env = self.get_template_env(dag=None)
+        before = {name: getattr(self, name) for name in self.template_fields}
         super().render_template_fields(context, jinja_env)
+        # Airflow 3.2 keeps the template itself when a field renders empty (3.3 stores the empty
+        # result), so an unset recipients Variable left `to` as "{{ var.value.get(...) }}" and
+        # notify() tried to send. Store the empty result here too (only re-renders unchanged fields).
+        for name, value in before.items():
+            if value and getattr(self, name) is value:
+                rendered = self.render_template(value, context, jinja_env or self.get_template_env(dag=dag))
+                if not rendered:
+                    setattr(self, name, rendered)
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         """Return the DAG's template env, or a plain sandboxed env when ``dag`` cannot build one."""

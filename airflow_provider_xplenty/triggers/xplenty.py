@@ -321,8 +321,12 @@ class _XplentyStatusTrigger(BaseTrigger):
             return False
         map_index = getattr(ti, "map_index", -1)
         key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
-        state = states.get(ti.run_id, {}).get(key)
-        return state is not None and str(getattr(state, "value", state)) != "deferred"
+        run_states = states.get(ti.run_id, {})
+        if key not in run_states:  # unknown: rather leave the job running than stop it by mistake
+            return False
+        state = run_states[key]
+        # A cleared task has no state (None) until the scheduler picks it up again: a user action too.
+        return state is None or str(getattr(state, "value", state)) != "deferred"
 
     async def on_kill(self) -> None:
         """Stop remote work when a user kills the deferred task (overridden by subclasses)."""

@@ -2,48 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dag_test_support import ALERT_TO, SmtpSink, free_port, load_example_dag
+from dag_test_support import ALERT_TO, load_example_dag
+
+from airflow_provider_xplenty.testing import SmtpSink
 
 
 @pytest.fixture(scope="session")
 def _smtp_server() -> Iterator[SmtpSink]:
-    from aiosmtpd.controller import Controller
-
-    sink = SmtpSink(port=free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    try:
+    with SmtpSink() as sink:
         yield sink
-    finally:
-        controller.stop()
 
 
 @pytest.fixture()
 def smtp_sink(_smtp_server: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> SmtpSink:
     """An empty SMTP sink, wired as ``smtp_default``, with alert recipients in the Variable."""
     _smtp_server.clear()
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_SMTP_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "smtp",
-                "host": "127.0.0.1",
-                "port": _smtp_server.port,
-                "extra": {
-                    "disable_ssl": True,
-                    "disable_tls": True,
-                    "from_email": "airflow@example.com",
-                    "retry_limit": 0,
-                    "timeout": 10,
-                },
-            }
-        ),
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", _smtp_server.connection_json(timeout=10))
     monkeypatch.setenv("AIRFLOW_VAR_XPLENTY_ALERT_EMAILS", ALERT_TO)
     return _smtp_server
 

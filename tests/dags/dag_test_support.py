@@ -1,23 +1,18 @@
-"""Helpers for end-to-end DAG tests: a real SMTP server on loopback and the example DAGs loaded fast.
+"""Helpers for end-to-end DAG tests: the example DAGs loaded fast, and run results read back.
 
 The example DAGs read their poll interval and retry delay from the environment at parse time;
-these fixtures load them with test values (sub-second polls, immediate retries) under a private
-module name, so the DAG files themselves keep realistic production defaults.
+these helpers load them with test values (sub-second polls, immediate retries) under a private
+module name, so the DAG files themselves keep realistic production defaults. The SMTP sink lives
+in ``airflow_provider_xplenty.testing``.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import importlib.util
 import os
 import pathlib
-import socket
 import sys
-import threading
 import uuid
-from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -30,40 +25,6 @@ DAG_TEST_ENV = {
     "XPLENTY_RETRY_DELAY": "0",
     "XPLENTY_RETRY_BACKOFF": "0",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class SmtpSink:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it receives."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self.lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
-            self.envelopes.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos)})
-        return "250 Message accepted for delivery"
-
-    def clear(self) -> None:
-        with self.lock:
-            self.messages.clear()
-            self.envelopes.clear()
-
-    @staticmethod
-    def body(msg: EmailMessage) -> str:
-        """Return the HTML (or text) body of a received message."""
-        part = msg.get_body(preferencelist=("html", "plain"))
-        return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
 
 
 def load_example_dag(filename: str, dag_id: str) -> Any:

@@ -9,7 +9,6 @@ metadata DB (not in the environment) and checks the one e-mail. It takes about a
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 import time
@@ -18,7 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-from dag_test_support import ROOT, SmtpSink
+from dag_test_support import ROOT
+
+from airflow_provider_xplenty.testing import SmtpSink
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,19 +40,13 @@ def _stack_module() -> Any:
 def test_scheduled_run_fails_and_sends_one_email(_smtp_server: SmtpSink, tmp_path: Path) -> None:
     mod = _stack_module()
     _smtp_server.clear()
-    smtp = {
-        "conn_type": "smtp",
-        "host": "127.0.0.1",
-        "port": _smtp_server.port,
-        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com"},
-    }
     stack = mod.AirflowStack(
         tmp_path / "home",
         api_port=mod.free_port(),
         emulator_port=mod.free_port(),
         emulator_speed=60.0,
         extra_env={
-            "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
+            "AIRFLOW_CONN_SMTP_DEFAULT": _smtp_server.connection_json(),
             "XPLENTY_POLL_INTERVAL": "1",
             "XPLENTY_RETRY_DELAY": "1",
         },

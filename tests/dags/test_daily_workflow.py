@@ -6,7 +6,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from dag_test_support import ALERT_TO, SmtpSink, task_states, xcom
+from dag_test_support import ALERT_TO, task_states, xcom
+
+from airflow_provider_xplenty.testing import SmtpSink
 
 LOGICAL_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 SPEED = 100.0  # emulated seconds per real second: a cluster comes up in ~0.7 s
@@ -60,6 +62,11 @@ def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     assert xcom(dag_run, "verify_job")["status"] == "completed"
     previews = xcom(dag_run, "preview_output")
     assert previews and all(lines for lines in previews.values())
+    # preview_output reads the previews run_job pushed; each output's preview is fetched only once.
+    outputs = xcom(dag_run, "run_job", "outputs")
+    assert previews == {o["name"] or str(o["id"]): o["preview"].splitlines()[:10] for o in outputs}
+    fetched = [r for r in emulator.requests()["requests"] if f"/jobs/{main['id']}/outputs/" in r["path"]]
+    assert len(fetched) == len(outputs)
     assert smtp_sink.messages == []
 
 

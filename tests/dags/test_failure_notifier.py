@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from dag_test_support import ALERT_TO, SmtpSink
+from dag_test_support import ALERT_TO
+
+from airflow_provider_xplenty.testing import SmtpSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 

@@ -30,18 +30,21 @@ def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: An
     states = task_states(dag_run)
     assert dag_run.logical_date is None
     assert dag_run.state == "success", states
-    assert states == dict.fromkeys(
-        [
-            "resolve_package",
-            "plan",
-            "create_cluster",
-            "use_cluster",
-            "run_job",
-            "decide_termination",
-            "terminate_cluster",
-        ],
-        "success",
-    )
+    assert states == {
+        **dict.fromkeys(
+            [
+                "resolve_package",
+                "plan",
+                "create_cluster",
+                "use_cluster",
+                "run_job",
+                "decide_termination",
+                "terminate_cluster",
+            ],
+            "success",
+        ),
+        "reuse_cluster": "skipped",
+    }
     (cluster,) = emulator.clusters()
     assert cluster["name"].startswith("ManualCluster_") and len(cluster["name"]) == len(
         "ManualCluster_20250101"
@@ -67,6 +70,7 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
     states = task_states(dag_run)
     assert dag_run.state == "success", states
     assert states["create_cluster"] == "skipped"
+    assert states["reuse_cluster"] == "success"
     assert states["decide_termination"] == "success"
     assert states["terminate_cluster"] == "skipped"
     assert states["run_job"] == "success"
@@ -86,3 +90,52 @@ def test_manual_run_with_an_unknown_package_fails_before_any_cluster(manual_dag:
     assert states["run_job"] == "upstream_failed"
     assert emulator.jobs() == []
     assert all(c["status"] not in {"pending", "creating", "available", "idle"} for c in emulator.clusters())
+
+
+@pytest.mark.parametrize("terminate", [True, False], ids=["terminate", "keep"])
+def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
+    manual_dag: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch, terminate: bool
+) -> None:
+    """A failure after create_cluster succeeded still ends in the teardowns, which honour the param."""
+
+    def broken_use_cluster() -> int:
+        raise RuntimeError("use_cluster broke after the cluster was created")
+
+    # Under dag.test() the tasks run in this process on the DAG's own task objects.
+    monkeypatch.setattr(manual_dag.get_task("use_cluster"), "python_callable", broken_use_cluster)
+    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101, "terminate_cluster": terminate})
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert (states["create_cluster"], states["use_cluster"], states["run_job"]) == (
+        "success",
+        "failed",
+        "upstream_failed",
+    )
+    assert states["decide_termination"] == "success"
+    assert emulator.jobs() == []
+    (cluster,) = emulator.clusters()
+    if terminate:
+        assert states["terminate_cluster"] == "success"
+        assert cluster["status"] == "terminated"
+    else:
+        assert states["terminate_cluster"] == "skipped"
+        assert cluster["status"] in {"available", "idle"}
+
+
+def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emulator: Any) -> None:
+    emulator.add_fault(kind="cluster_failure")  # the next cluster goes pending -> creating -> error
+
+    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert (states["create_cluster"], states["use_cluster"], states["run_job"]) == (
+        "failed",
+        "upstream_failed",
+        "upstream_failed",
+    )
+    assert states["terminate_cluster"] == "success"  # idempotent after create_cluster's own cleanup
+    assert emulator.jobs() == []
+    (cluster,) = emulator.clusters()
+    assert cluster["status"] == "terminated"

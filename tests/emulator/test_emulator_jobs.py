@@ -265,3 +265,20 @@ def test_item_24_stopping_a_running_job_frees_its_slot(emu, api):
     assert api.job_status(second["id"]) == "running"
     emu.advance(3)
     assert [api.job_status(j["id"]) for j in (first, second, third)] == ["stopped", "running", "stopped"]
+
+
+def test_variables_are_stored_as_strings(emu, api):
+    """Variables are string -> string (spec 3.1): numbers and booleans come back as ``str(value)``."""
+    c = api.ready_cluster()
+    sent = {"N": 10, "Ratio": 0.5, "Flag": True, "Path": "'/in'"}
+    as_text = {"N": "10", "Ratio": "0.5", "Flag": "True", "Path": "'/in'"}
+    job = api.job(c["id"], variables=sent, dynamic_variables={"Limit": 5})
+    assert job["variables"] == as_text and job["dynamic_variables"] == {"Limit": "5"}
+    assert api.get(f"/jobs/{job['id']}").json()["variables"] == as_text
+    assert api.get(f"/jobs/{job['id']}/variables").json()["N"] == "10"
+    listed = api.get("/jobs", params={"package_id": 103}).json()
+    assert next(j for j in listed if j["id"] == job["id"])["variables"] == as_text
+    nested = api.post("/jobs", json={"cluster_id": c["id"], "package_id": 103, "variables": {"X": {"a": 1}}})
+    assert nested.status_code == 422
+    pkg = api.post("/packages", json={"name": "numbers", "variables": {"Days": 7}}).json()
+    assert pkg["variables"] == {"Days": "7"}

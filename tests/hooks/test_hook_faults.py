@@ -144,7 +144,7 @@ def test_connection_refused(monkeypatch: pytest.MonkeyPatch, flavour: str, logs:
 # ---------------------------------------------------------------------------------------------
 # No duplicates
 # ---------------------------------------------------------------------------------------------
-def _run_job(flavour: str, cluster_id: int, variables: dict[str, str]) -> int:
+def _run_job(flavour: str, cluster_id: int, variables: dict[str, Any]) -> int:
     if flavour == "sync":
         return XplentyHook(**FAST).run_job(cluster_id, 101, variables=variables).id
 
@@ -177,6 +177,32 @@ def test_lost_job_response_runs_exactly_one_job(
     job_id = _run_job(flavour, cluster_id, {"InputPath": "'/lost'"})
     jobs = [j for j in xplenty_emulator.jobs() if j["id"] != earlier]
     assert [j["id"] for j in jobs] == [job_id]
+    assert "adopting the existing job of package 101" in logs.text()
+
+
+@pytest.mark.parametrize("mode", ["drop", "504"])
+@pytest.mark.parametrize(
+    ("variables", "stored"),
+    [
+        ({"N": 10}, {"N": "10"}),
+        ({"N": 10, "Flag": True, "Ratio": 0.5}, {"N": "10", "Flag": "True", "Ratio": "0.5"}),
+    ],
+)
+def test_lost_job_response_with_non_string_variables_runs_exactly_one_job(
+    xplenty_emulator: Any,
+    flavour: str,
+    mode: str,
+    variables: dict[str, Any],
+    stored: dict[str, str],
+    logs: Logs,
+) -> None:
+    """Numbers and booleans are stored as strings; the look-up still recognises the job as ours."""
+    cluster_id = XplentyHook(**FAST).create_cluster(nodes=2).id
+    xplenty_emulator.add_fault(kind="lost_response", method="POST", path_contains="jobs", mode=mode)
+    job_id = _run_job(flavour, cluster_id, variables)
+    jobs = xplenty_emulator.jobs()
+    assert [j["id"] for j in jobs] == [job_id]
+    assert jobs[0]["variables"] == stored
     assert "adopting the existing job of package 101" in logs.text()
 
 

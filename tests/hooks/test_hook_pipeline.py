@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from requests.structures import CaseInsensitiveDict
 
 from airflow_provider_xplenty.exceptions import XplentyApiError
 from airflow_provider_xplenty.hooks import _pipeline as pl
+from airflow_provider_xplenty.models import Job
 
 CFG = pl.ClientConfig(conn_id="xp", base_url="https://api.xplenty.com", account_id="acme", api_key="k" * 20)
 
@@ -149,3 +153,99 @@ def test_reconciler_matching() -> None:
     assert crec.pick({"id": 1, "name": "airflow-abc", "type": "sandbox"}, pl.Floor()) is True
     assert crec.pick({"id": 1, "name": "airflow-abd", "type": "sandbox"}, pl.Floor()) is False
     assert pl.generated_cluster_name() != pl.generated_cluster_name()
+
+
+def test_variables_are_normalised_to_strings() -> None:
+    assert pl.normalise_variables({"N": 10, "F": True, "R": 0.5, "P": "'/x'"}) == {
+        "N": "10",
+        "F": "True",
+        "R": "0.5",
+        "P": "'/x'",
+    }
+    assert pl.normalise_variables(None) == {}
+    assert pl.check_variables({"N": 10, "F": False}) == {"N": "10", "F": "False"}
+
+
+def test_job_matches_dicts_and_models() -> None:
+    item = {"id": 1, "status": "idle", "cluster_id": 1, "package_id": 2, "variables": {"N": "10"}}
+    assert pl.job_matches(item, 1, 2, {"N": 10})
+    assert pl.job_matches(Job.model_validate(item), 1, 2, {"N": "10"}, {"D": "x"})  # dyn not reported
+    assert not pl.job_matches(item, 1, 2, {"N": 11})
+    assert not pl.job_matches(item, 9, 2, {"N": 10})
+    assert not pl.job_matches({**item, "package_id": 3}, 1, 2, {"N": 10})
+    assert pl.job_matches({**item, "variables": None}, 1, 2, None)
+    assert pl.job_matches({**item, "dynamic_variables": {"D": 5}}, 1, 2, {"N": 10}, {"D": "5"})
+    assert not pl.job_matches({**item, "dynamic_variables": {"D": "x"}}, 1, 2, {"N": 10}, {"D": "y"})
+
+
+def _drive(plan: Any, outcomes: list[Any]) -> tuple[Any, list[Any]]:
+    """Run a plan against canned outcomes (no transport): return its result and the steps it took."""
+    steps: list[Any] = []
+    outcome = None
+    while True:
+        try:
+            step = plan.send(outcome)
+        except StopIteration as done:
+            return done.value, steps
+        steps.append(step)
+        outcome = None if isinstance(step, pl.Wait) else outcomes.pop(0)
+
+
+PLANS = pl.Plans(CFG, pl.RetryPolicy(retry_limit=2, retry_backoff=0.001), logging.getLogger("test"))
+
+
+def test_plan_adopts_after_lost_create_response() -> None:
+    body = {"cluster_id": 1, "package_id": 2, "variables": {"N": "10"}}
+    op = pl.Op(pl.build("run_job", body=body), dict, reconciler=pl.job_reconciler(body, dict))
+    ours = {"id": 6, "cluster_id": 1, "package_id": 2, "variables": {"N": "10"}}
+    result, steps = _drive(
+        PLANS.call(op),
+        [
+            resp(200, json.dumps([{"id": 5, "created_at": "2026-01-01T00:00:00Z"}])),  # the floor
+            pl.TransportFailure("dropped", "connection reset"),  # the POST: outcome unknown
+            resp(200, json.dumps([ours])),  # the look-up finds it
+        ],
+    )
+    assert result == ours
+    assert [s.name if isinstance(s, pl.ApiRequest) else "wait" for s in steps] == [
+        "list_jobs",
+        "run_job",
+        "wait",
+        "list_jobs",
+    ]
+    assert steps[3].params["since"] == "2026-01-01T00:00:00Z"
+
+
+def test_plan_gives_up_within_bounds() -> None:
+    with pytest.raises(XplentyApiError, match=r"gave up after 3 attempt\(s\)") as exc:
+        _drive(PLANS.send(pl.build("get_job", {"job_id": 1})), [resp(503)] * 3)
+    assert exc.value.status_code == 503
+
+
+def test_plan_retry_is_decided_by_tenacity_and_slept_by_the_driver(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """tenacity decides; the plan yields the waits (Retry-After first, then back-off) and never sleeps."""
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError("shared code must not sleep")
+
+    monkeypatch.setattr(pl.time, "sleep", no_sleep)
+    with caplog.at_level(logging.WARNING, logger="test"):
+        result, steps = _drive(
+            PLANS.send(pl.build("get_job", {"job_id": 1})),
+            [resp(429, Retry_After="7"), resp(503), resp(200, json.dumps({"id": 1}))],
+        )
+    assert result == {"id": 1}
+    assert [type(s).__name__ for s in steps] == ["ApiRequest", "Wait", "ApiRequest", "Wait", "ApiRequest"]
+    assert steps[1] == pl.Wait(7.0) and 0.001 <= steps[3].seconds <= 0.002  # 2nd step: 0.001 * 2, jittered
+    assert [r.getMessage() for r in caplog.records] == [
+        "Xplenty API GET jobs/1 failed: HTTP 429 rate limited; retry 1 of 2 in 7.00 s",
+        f"Xplenty API GET jobs/1 failed: HTTP 503; retry 2 of 2 in {steps[3].seconds:.2f} s",
+    ]
+
+
+def test_plan_does_not_wait_past_the_time_budget() -> None:
+    plans = pl.Plans(CFG, pl.RetryPolicy(retry_limit=5, retry_max_seconds=10), logging.getLogger("test"))
+    with pytest.raises(XplentyApiError, match=r"gave up after 1 attempt\(s\)"):
+        _drive(plans.send(pl.build("get_job", {"job_id": 1})), [resp(429, Retry_After="11")])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import airflow
 import pytest
+from packaging.version import Version
 from xplenty_dagtest import HOOK, POLL, new_dag, run_dag, states, try_numbers, when, xcom
 
 from airflow_provider_xplenty.operators.job import XplentyRunJobOperator, XplentyStopJobOperator
@@ -12,6 +14,8 @@ from airflow_provider_xplenty.operators.job import XplentyRunJobOperator, Xplent
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 FAST_JOBS = {"job_idle": 0.2, "job_pending": 0.2, "job_running": 1.0, "job_stopping": 0.2}
+#: Airflow 3.3 added ResumableJobMixin and task_state_store; 3.2 has neither.
+HAS_TASK_STATE_STORE = Version(airflow.__version__) >= Version("3.3")
 
 
 @pytest.fixture()
@@ -138,9 +142,32 @@ def test_retry_after_failure_while_waiting_reattaches_to_the_same_job(emu, regis
     jobs = emu.jobs()
     assert len(jobs) == 1, jobs
     assert jobs[0]["status"] == "completed"
-    posts = [r for r in emu.requests()["requests"] if r["method"] == "POST" and r["path"].endswith("/jobs")]
+    requests = emu.requests()["requests"]
+    posts = [r for r in requests if r["method"] == "POST" and r["path"].endswith("/jobs")]
     assert len(posts) == 1
     assert xcom(dr, "run_job") == jobs[0]["id"]
+    # Which path found the job: the 3.3 store needs no job search; 3.2 (no store) and durable=False
+    # search with list_jobs (GET .../jobs?...) once the first try has created the job.
+    after_post = requests[requests.index(posts[0]) + 1 :]
+    searches = [r for r in after_post if r["method"] == "GET" and r["path"].endswith("/jobs")]
+    if durable and HAS_TASK_STATE_STORE:
+        assert searches == []
+    else:
+        assert len(searches) >= 1
+
+
+def test_resumable_job_mixin_matches_the_airflow_version():
+    """On 3.3+ the operator is Airflow's ResumableJobMixin; on 3.2 it is the list_jobs stand-in."""
+    from airflow_provider_xplenty.operators import job as module
+
+    bases = XplentyRunJobOperator.__mro__
+    if HAS_TASK_STATE_STORE:
+        from airflow.sdk import ResumableJobMixin
+
+        assert ResumableJobMixin in bases
+        assert module._ResumableJobFallback not in bases
+    else:
+        assert module._ResumableJobFallback in bases
 
 
 def test_on_kill_stops_the_job(emu, register_dag):

@@ -153,3 +153,48 @@ def test_airflow_3_2_cancellation_fallback(emu, monkeypatch, by_user):
         assert status in ("pending_stoppage", "stopping", "stopped")
     else:
         assert status in ("idle", "pending", "queued", "running")
+
+
+def test_on_kill_detection_matches_the_airflow_version():
+    """3.3+ calls the trigger's on_kill itself; on 3.2 the cancellation fallback must be the one in use."""
+    from airflow import __version__
+    from packaging.version import Version
+
+    from airflow_provider_xplenty.triggers import xplenty as module
+
+    assert module.TRIGGER_HAS_ON_KILL is (Version(__version__) >= Version("3.3"))
+
+
+@pytest.mark.parametrize(
+    ("states", "map_index", "expected"),
+    [
+        ({"run": {"wait": "deferred"}}, -1, False),  # triggerer restart / trigger moved: keep the job
+        ({"run": {"wait": "failed"}}, -1, True),  # marked failed
+        ({"run": {"wait": "success"}}, -1, True),  # marked success
+        ({"run": {"wait": None}}, -1, True),  # cleared (no state until scheduled again)
+        ({"run": {"wait": "scheduled"}}, -1, True),  # cleared, already scheduled again
+        ({"run": {"wait_3": "failed", "wait_4": "deferred"}}, 3, True),  # mapped: its own index
+        ({"run": {"wait_3": "failed", "wait_4": "deferred"}}, 4, False),
+        ({"run": {}}, -1, False),  # unknown task instance: do not stop
+        (RuntimeError("API down"), -1, False),  # state unreadable: do not stop
+    ],
+)
+def test_airflow_3_2_cancelled_by_user_reads_the_task_state(monkeypatch, states, map_index, expected):
+    """The 3.2 fallback asks the Execution API for the deferred task's state (the triggerer answers)."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    asked = []
+
+    def get_task_states(**kwargs):
+        asked.append(kwargs)
+        if isinstance(states, Exception):
+            raise states
+        return states
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+    trigger = XplentyJobTrigger(5001, poll_interval=0.05)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="run", map_index=map_index)
+    assert asyncio.run(trigger._cancelled_by_user()) is expected
+    assert asked == [{"dag_id": "d", "task_ids": ["wait"], "run_ids": ["run"], "map_index": map_index}]
