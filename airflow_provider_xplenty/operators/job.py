@@ -61,7 +61,7 @@ class _ResumableJobFallback:
 
 
 try:
-    from airflow.sdk import ResumableJobMixin
+    from airflow.sdk import ResumableJobMixin  # type: ignore[attr-defined]  # Airflow 3.3+
 except ImportError:  # Airflow 3.2: same guarantee through the list_jobs search in submit_job
     ResumableJobMixin = _ResumableJobFallback  # type: ignore[misc,assignment]
 
