@@ -677,7 +677,7 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
             "user": st.accounts[j.account].user_name,
         }
 
-    def list_jobs(account: str, q: schemas.ListQuery) -> list[JobRec]:
+    def list_jobs(account: str, q: schemas.ListQuery, now: float) -> list[JobRec]:
         return sort_filter(
             (
                 j
@@ -690,7 +690,7 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
             direction=q.direction or "desc",
             get_status=lambda j: j.status,
             key_created=lambda j: j.created_at,
-            key_updated=lambda j: j.updated_at,
+            key_updated=lambda j: st.job_updated_at(j, now),
         )
 
     @router.get("/jobs")
@@ -699,13 +699,15 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
         inc = includes(q)
         with st.lock:
             st.tick()
-            return page(request, list_jobs(account, q), q, lambda j: st.render_job(j, inc))
+            now = st.now()  # one instant for filtering, sorting and rendering
+            return page(request, list_jobs(account, q, now), q, lambda j: st.render_job(j, inc, now))
 
     @router.get("/jobs/search")
     async def jobs_search(account: str, request: Request) -> Response:
         q = _query(await read_params(request))
         with st.lock:
             st.tick()
+            now = st.now()
             sort = q.sort if q.sort in ("id", "updated", "created") else "created"
             items = sort_filter(
                 (j for j in st.jobs.values() if j.account == account),
@@ -715,9 +717,9 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
                 direction=q.direction or "asc",
                 get_status=lambda j: j.status,
                 key_created=lambda j: j.created_at if sort != "id" else j.id,
-                key_updated=lambda j: j.updated_at,
+                key_updated=lambda j: st.job_updated_at(j, now),
             )
-            return page(request, search_filter(q.q, items, job_attrs), q, st.render_job)
+            return page(request, search_filter(q.q, items, job_attrs), q, lambda j: st.render_job(j, now=now))
 
     @router.post("/jobs")
     async def jobs_create(account: str, request: Request) -> Response:
@@ -738,7 +740,8 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
         with st.lock:
             st.tick()
             job = st.get_job(account, jid)
-            out = st.render_job(job, inc)
+            now = st.now()
+            out = st.render_job(job, inc, now)
             if "log_summary" in inc:
                 out["log_summary"] = {
                     "id": job.id,
@@ -746,7 +749,7 @@ def create_app(store: Store | None = None, **store_kwargs: Any) -> ApiGate:
                     "error_summary": job.errors,
                     "openai_extract": None,
                     "action_items": [],
-                    "created_at": iso(job.updated_at),
+                    "created_at": iso(st.job_updated_at(job, now)),
                 }
             return FastJSON(out)
 

@@ -4,6 +4,11 @@ Transitions are computed lazily: every read or write first calls :meth:`Store.ti
 all transitions due at the current emulated time, in time order, each stamped with the emulated time
 at which it was due (so history timestamps do not depend on when somebody looked). Only active
 objects (clusters not terminated, jobs not finished) are visited.
+
+A running job's progress moves in steps of 1/:data:`PROGRESS_STEPS` of its run, and its ``updated_at``
+is the emulated time of the latest step (spec 12.2: ``running -> running`` changes ``progress``,
+``runtime_in_seconds`` and ``updated_at``). Both are pure functions of the clock
+(:meth:`Store.job_updated_at`), so they need no extra transition and stay deterministic.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ ACTIVE_JOB = frozenset({"idle", "pending", "queued", "running", "pending_stoppag
 STOPPABLE_JOB = frozenset({"idle", "pending", "queued", "running"})
 READY_CLUSTER = frozenset({"available", "idle"})
 GONE_CLUSTER = frozenset({"pending_terminate", "terminating", "terminated"})
+COUNTED_JOB = frozenset({"running", "queued"})  # job states counted on the cluster object
+PROGRESS_STEPS = 10  # a running job's progress (and updated_at) moves every tenth of its run
 
 
 class ApiError(Exception):
@@ -399,6 +406,11 @@ class Store:
         cluster.history.append({"status": status, "at": iso(at), "epoch": at})
 
     def _set_job_status(self, job: JobRec, status: str, at: float) -> None:
+        if job.status in COUNTED_JOB or status in COUNTED_JOB:
+            # the cluster's running_jobs_count / queued_jobs_count change with this transition
+            cluster = self.clusters.get(job.cluster_id)
+            if cluster is not None:
+                cluster.updated_at = max(cluster.updated_at, at)
         job.status = status
         job.updated_at = at
         job.history.append({"status": status, "at": iso(at), "epoch": at})
@@ -487,7 +499,7 @@ class Store:
             job.frozen_progress = 1.0
             job.outputs = self._make_outputs(job, at)
             self._job_left(job, at)
-            self._emit("job.completed", job=job)
+            self._emit("job.completed", job=job, at=at)
         elif action == "fail":
             self._job_failed(job, at, job.fail_message or DEFAULT_JOB_FAILURE_TEXT)
         elif action == "cluster_error":
@@ -506,16 +518,34 @@ class Store:
             job.next_at, job.next_action = at + job.run_duration / 2, "fail"
         else:
             job.next_at, job.next_action = at + job.run_duration, "complete"
-        self._emit("job.started", job=job)
+        self._emit("job.started", job=job, at=at)
+
+    def _progress_step(self, job: JobRec, at: float) -> int:
+        """Return how many progress steps a running job has completed at ``at`` (0 .. STEPS-1)."""
+        if job.status != "running" or job.started_at is None:
+            return 0
+        if job.run_duration <= 0:
+            return PROGRESS_STEPS - 1
+        done = int((at - job.started_at) * PROGRESS_STEPS / job.run_duration + 1e-9)
+        return min(PROGRESS_STEPS - 1, max(0, done))
 
     def _progress(self, job: JobRec, at: float) -> float:
         if job.frozen_progress is not None:
             return job.frozen_progress
-        if job.status != "running" or job.started_at is None:
-            return 0.0
-        if job.run_duration <= 0:
-            return 0.99
-        return round(min(0.99, max(0.0, (at - job.started_at) / job.run_duration)), 4)
+        return self._progress_step(job, at) / PROGRESS_STEPS
+
+    def job_updated_at(self, job: JobRec, at: float | None = None) -> float:
+        """Return ``updated_at`` as the API shows it at ``at`` (default: now).
+
+        The stored ``JobRec.updated_at`` is the time of the last status transition; a running job's
+        ``updated_at`` also advances with each progress step, to the emulated time of that step.
+        """
+        if job.status != "running" or job.started_at is None or job.frozen_progress is not None:
+            return job.updated_at
+        step = self._progress_step(job, self.now() if at is None else at)
+        if step == 0:
+            return job.updated_at
+        return max(job.updated_at, job.started_at + step * job.run_duration / PROGRESS_STEPS)
 
     def _job_failed(self, job: JobRec, at: float, message: str) -> None:
         job.frozen_progress = min(self._progress(job, at), 0.99) if job.status == "running" else 0.0
@@ -526,7 +556,7 @@ class Store:
         job.ended_at = at
         job.next_at = None
         self._job_left(job, at)
-        self._emit("job.failed", job=job)
+        self._emit("job.failed", job=job, at=at)
 
     def _job_stopped(self, job: JobRec, at: float, message: str | None) -> None:
         if job.frozen_progress is None:
@@ -539,7 +569,7 @@ class Store:
             job.errors = message
         job.next_at = None
         self._job_left(job, at)
-        self._emit("job.stopped", job=job)
+        self._emit("job.stopped", job=job, at=at)
 
     def _job_left(self, job: JobRec, at: float) -> None:
         """Bookkeeping when a job ends: free its slot, promote a queued job, maybe start idling."""
@@ -590,7 +620,15 @@ class Store:
         return merged
 
     # ------------------------------------------------------------------ hooks / events
-    def _emit(self, event: str, *, cluster: ClusterRec | None = None, job: JobRec | None = None) -> None:
+    def _emit(
+        self,
+        event: str,
+        *,
+        cluster: ClusterRec | None = None,
+        job: JobRec | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Queue deliveries of ``event`` to subscribed web hooks; a job is rendered as it was ``at``."""
         account = cluster.account if cluster is not None else job.account if job is not None else ""
         group = event.split(".", 1)[0]
         for hook in self.hooks.values():
@@ -605,7 +643,7 @@ class Store:
                 obj, rid, rurl = self.render_cluster(cluster), cluster.id, self._cluster_url(cluster)
             else:
                 assert job is not None
-                obj, rid, rurl = self.render_job(job), job.id, self._job_url(job)
+                obj, rid, rurl = self.render_job(job, now=at), job.id, self._job_url(job)
             self.deliveries.append(self._delivery(hook, event, rid, rurl, obj))
 
     def _delivery(self, hook: HookRec, event: str, rid: int, rurl: str, obj: dict[str, Any]) -> Delivery:
@@ -709,9 +747,13 @@ class Store:
             "component": dict(out["component"]),
         }
 
-    def render_job(self, j: JobRec, include: Iterable[str] = ()) -> dict[str, Any]:
-        """Return the API view of a job (``include`` may hold ``cluster`` and ``package``)."""
-        now = self.now()
+    def render_job(self, j: JobRec, include: Iterable[str] = (), now: float | None = None) -> dict[str, Any]:
+        """Return the API view of a job at ``now`` (default: the clock's now).
+
+        ``include`` may hold ``cluster`` and ``package``.
+        """
+        if now is None:
+            now = self.now()
         end = j.ended_at if j.ended_at is not None else now
         runtime = int(max(0.0, end - j.started_at)) if j.started_at is not None else 0
         package = self.packages[j.package_id]
@@ -727,7 +769,7 @@ class Store:
             "outputs": [self._render_output(j, o) for o in j.outputs],
             "started_at": iso(j.started_at),
             "created_at": iso(j.created_at),
-            "updated_at": iso(j.updated_at),
+            "updated_at": iso(self.job_updated_at(j, now)),
             "failed_at": iso(j.failed_at),
             "completed_at": iso(j.completed_at),
             "cluster_id": j.cluster_id,
@@ -1081,7 +1123,7 @@ class Store:
                 job.next_at, job.next_action = now + self.durations["job_idle"], "pending"
             cluster.updated_at = max(cluster.updated_at, now)
             self._schedule_idle(cluster)
-            self._emit("job.submitted", job=job)
+            self._emit("job.submitted", job=job, at=now)
             return job
 
     def stop_job(self, slug: str, job_id: int) -> JobRec:

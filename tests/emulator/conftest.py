@@ -23,7 +23,7 @@ class Api:
         self.session = emu.session(api_key)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
+        kwargs.setdefault("timeout", 30)
         return self.session.request(method, self.base + path, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

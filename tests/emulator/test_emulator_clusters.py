@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+from airflow_provider_xplenty.emulator.clock import iso, parse_iso
+
 CLUSTER_ERROR = "Specified cluster is not available and is in erroneous state."
 
 
@@ -74,15 +78,58 @@ def test_item_14_provisioning_on_the_clock(emu, api):
 
 def test_item_14_speed_runs_transitions_in_real_time(emu, api):
     emu.set_speed(1000)  # 65 emulated seconds take 65 ms
-    c = api.cluster()
-    import time
-
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if api.get(f"/clusters/{c['id']}").json()["status"] == "available":
-            break
+    c = api.cluster(time_to_idle=10**7)  # never idle during the test, however slow the machine is
+    deadline = time.monotonic() + 60  # generous: the loop ends as soon as the cluster is available
+    status = "pending"
+    while status != "available" and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert api.get(f"/clusters/{c['id']}").json()["status"] == "available"
+        status = api.get(f"/clusters/{c['id']}").json()["status"]
+    assert status == "available"
+    assert _history(emu, "clusters", c["id"]) == ["pending", "creating", "available"]
+
+
+def test_item_10_cluster_updated_at_follows_every_change(emu, api):
+    """Items 10, 14, 16, 18 and 21: a cluster's ``updated_at`` is the time of its latest change (status,
+    ``launched_at``, job counters, a PUT), so ``since`` finds it; looking at it changes nothing."""
+    emu.set_speed(0, max_running_jobs=1)
+    c = api.cluster(time_to_idle=100)
+    t0 = parse_iso(c["created_at"])
+    assert c["updated_at"] == iso(t0)
+
+    def updated():
+        return api.get(f"/clusters/{c['id']}").json()["updated_at"]
+
+    emu.advance(20)  # creating since t0 + 5
+    assert updated() == iso(t0 + 5)
+    emu.advance(20)  # machines launched at t0 + 35 (half of creating)
+    got = api.get(f"/clusters/{c['id']}").json()
+    assert (got["status"], got["launched_at"], got["updated_at"]) == ("creating", iso(t0 + 35), iso(t0 + 35))
+    emu.advance(30)  # available at t0 + 65
+    assert updated() == iso(t0 + 65)
+    first, second = api.job(c["id"], 101), api.job(c["id"], 102)  # submitted at t0 + 70
+    assert updated() == iso(t0 + 70)
+    emu.advance(5)  # first running, second queued at t0 + 75: both counters changed
+    got = api.get(f"/clusters/{c['id']}").json()
+    assert (got["running_jobs_count"], got["queued_jobs_count"], got["updated_at"]) == (1, 1, iso(t0 + 75))
+    emu.advance(10)  # the running job's progress is not a change of the cluster
+    assert updated() == iso(t0 + 75)
+    assert api.get("/clusters", params={"since": iso(t0 + 76)}).json() == []
+    emu.advance(20)  # first completes at t0 + 105, second starts: counters change
+    got = api.get("/clusters", params={"since": iso(t0 + 76)}).json()
+    assert [(x["running_jobs_count"], x["queued_jobs_count"], x["updated_at"]) for x in got] == [
+        (1, 0, iso(t0 + 105))
+    ]
+    emu.advance(30)  # second completes at t0 + 135
+    assert updated() == iso(t0 + 135)
+    emu.advance(100)  # idle at t0 + 235
+    got = api.get(f"/clusters/{c['id']}").json()
+    assert (got["status"], got["idle_since"], got["updated_at"]) == ("idle", iso(t0 + 235), iso(t0 + 235))
+    emu.advance(5)
+    assert api.put(f"/clusters/{c['id']}", json={"description": "x"}).json()["updated_at"] == iso(t0 + 240)
+    assert [x["id"] for x in api.get("/clusters", params={"since": iso(t0 + 240)}).json()] == [c["id"]]
+    assert [(first["id"], "completed"), (second["id"], "completed")] == [
+        (j["id"], api.job_status(j["id"])) for j in (first, second)
+    ]
 
 
 def test_item_15_cluster_failure_fails_jobs(emu, api):

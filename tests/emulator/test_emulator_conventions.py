@@ -8,6 +8,8 @@ import re
 
 import requests
 
+from airflow_provider_xplenty.emulator.clock import iso, parse_iso
+
 ACCEPT = "application/vnd.xplenty+json; version=2"
 
 
@@ -229,6 +231,45 @@ def test_item_10_filters_sort_direction_and_since(emu, api):
     assert len(api.get("/schedules", params={"status": "enabled"}).json()) == 1
     assert len(api.get("/schedules", params={"status": "all"}).json()) == 2
     assert api.get("/clusters", params={"direction": "sideways"}).status_code == 422
+
+
+def test_item_10_since_and_sort_updated_follow_running_progress(emu, api):
+    """Item 10 with items 21 and spec 12.2: a running job whose progress moved counts as updated, so
+    ``GET /jobs?sort=updated&since=...`` (what a shared status poller asks) lists it."""
+    c = api.ready_cluster()
+    a = api.job(c["id"], 101)
+    emu.advance(1)
+    b = api.job(c["id"], 102)
+    emu.advance(5)  # a started 1 s ago, b just now
+    start_a = parse_iso(api.get(f"/jobs/{a['id']}").json()["started_at"])
+    assert api.get(f"/jobs/{b['id']}").json()["started_at"] == iso(start_a + 1)
+
+    def listed(since):
+        got = api.get("/jobs", params={"sort": "updated", "since": iso(since)}).json()
+        return [(j["id"], j["updated_at"], j["progress"]) for j in got]
+
+    emu.advance(1)  # start_a + 2: no progress step yet
+    assert listed(start_a + 2) == []
+    emu.advance(1)  # start_a + 3: a's first step (its status did not change)
+    assert listed(start_a + 2) == [(a["id"], iso(start_a + 3), 0.1)]
+    emu.advance(1)  # start_a + 4: b's first step, newer than a's
+    assert listed(start_a + 2) == [(b["id"], iso(start_a + 4), 0.1), (a["id"], iso(start_a + 3), 0.1)]
+    asc = api.get("/jobs", params={"sort": "updated", "direction": "asc"}).json()
+    assert [j["id"] for j in asc] == [a["id"], b["id"]]
+    assert listed(start_a + 5) == []
+    emu.advance(2)  # start_a + 6: a's second step
+    assert listed(start_a + 5) == [(a["id"], iso(start_a + 6), 0.2)]
+    assert [j["id"] for j in api.get("/jobs", params={"sort": "updated"}).json()] == [a["id"], b["id"]]
+    # the default order (created) does not move
+    assert [j["id"] for j in api.get("/jobs").json()] == [b["id"], a["id"]]
+    # clusters: the job counters are part of the object, so their changes advance updated_at too
+    assert api.get(f"/clusters/{c['id']}").json()["updated_at"] == iso(start_a + 1)  # b started
+    assert api.get("/clusters", params={"since": iso(start_a + 2)}).json() == []
+    emu.advance(24)  # start_a + 30: a completes, running_jobs_count 2 -> 1
+    got = api.get("/clusters", params={"since": iso(start_a + 2)}).json()
+    assert [(x["id"], x["running_jobs_count"], x["updated_at"]) for x in got] == [
+        (c["id"], 1, iso(start_a + 30))
+    ]
 
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

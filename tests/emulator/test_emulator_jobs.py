@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from airflow_provider_xplenty.emulator.clock import iso, parse_iso
+
 VARS = {"InputPath": "'/input20250101'", "OutputPath": "'/output20250101'"}
 
 
@@ -90,6 +92,45 @@ def test_item_21_progress_monotonic_and_running_count(emu, api):
         emu.advance(6)
     assert last == [1.0, 1.0]
     assert api.get(f"/clusters/{c['id']}").json()["running_jobs_count"] == 0
+
+
+def test_item_21_running_job_updated_at_advances_with_progress(emu, api):
+    """Item 21 / spec 12.2 (running -> running): progress rises in tenths of the run, and
+    ``updated_at`` is the emulated time of the latest step, whenever it is observed."""
+    c = api.ready_cluster()
+    job = api.job(c["id"])
+    emu.advance(5)  # idle 2 + pending 3
+    j = api.get(f"/jobs/{job['id']}").json()
+    assert j["status"] == "running" and j["progress"] == 0
+    assert j["updated_at"] == j["started_at"]
+    started = parse_iso(j["started_at"])
+    emu.advance(2.9)  # not yet a tenth of the 30 s run: nothing moved
+    j = api.get(f"/jobs/{job['id']}").json()
+    assert (j["progress"], j["updated_at"]) == (0, iso(started))
+    emu.advance(0.1)
+    for step in range(1, 10):
+        j = api.get(f"/jobs/{job['id']}").json()
+        assert j["status"] == "running"
+        assert j["progress"] == step / 10
+        assert j["updated_at"] == iso(started + 3 * step)
+        assert j["runtime_in_seconds"] == 3 * step
+        emu.advance(1.5)  # looked at half-way to the next step: still the time of the last one
+        j = api.get(f"/jobs/{job['id']}").json()
+        assert (j["progress"], j["updated_at"]) == (step / 10, iso(started + 3 * step))
+        assert j["runtime_in_seconds"] == 3 * step + 1
+        emu.advance(1.5)
+    j = api.get(f"/jobs/{job['id']}").json()
+    assert j["status"] == "completed" and j["progress"] == 1.0
+    assert j["updated_at"] == j["completed_at"] == iso(started + 30)
+    # a job looked at only once, long after its steps, shows the same deterministic step time
+    late = api.job(c["id"])
+    emu.advance(5 + 17)
+    j = api.get(f"/jobs/{late['id']}").json()
+    assert (j["progress"], j["updated_at"]) == (0.5, iso(parse_iso(j["started_at"]) + 15))
+    # a stop freezes progress; updated_at is then the time of the stop request
+    emu.advance(1)
+    stopped = api.delete(f"/jobs/{late['id']}").json()
+    assert (stopped["progress"], stopped["updated_at"]) == (0.6, iso(parse_iso(j["started_at"]) + 18))
 
 
 def test_item_22_completed_job_outputs(emu, api):

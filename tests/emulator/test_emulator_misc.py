@@ -17,13 +17,13 @@ def test_concurrent_requests_get_unique_ids_and_consistent_counts(emu, api):
         session = emu.session()
         for _ in range(10):
             resp = session.post(
-                f"{emu.api_url}/jobs", json={"cluster_id": cluster["id"], "package_id": 101}, timeout=10
+                f"{emu.api_url}/jobs", json={"cluster_id": cluster["id"], "package_id": 101}, timeout=30
             )
             if resp.status_code != 201:
                 errors.append(resp.text)
             else:
                 ids.append(resp.json()["id"])
-            session.get(f"{emu.api_url}/clusters/{cluster['id']}", timeout=10)
+            session.get(f"{emu.api_url}/clusters/{cluster['id']}", timeout=30)
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for t in threads:

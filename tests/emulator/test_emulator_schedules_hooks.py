@@ -48,7 +48,8 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[dict]:
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[dict]:
+        """Wait (generously: it returns as soon as ``n`` calls arrived) for ``n`` deliveries."""
         deadline = time.monotonic() + timeout
         while len(self.calls) < n and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -171,6 +172,10 @@ def test_item_32_web_hook_delivery_and_signature(emu, api, receiver):
         ).hexdigest()
         assert call["headers"]["X-Hook-Signature"] == expected
         assert body["hook_id"] == hook["id"]
+    # each body shows the object as it was at its transition, though advance(40) jumped past it
+    started = next(c for c in calls if c["body"]["event"] == "job.started")["body"]["data"]
+    assert (started["status"], started["progress"], started["runtime_in_seconds"]) == ("running", 0, 0)
+    assert started["updated_at"] == started["started_at"]
     done = next(c for c in calls if c["body"]["event"] == "job.completed")["body"]
     assert done["id"] == job["id"] and done["data"]["status"] == "completed"
     assert done["url"].endswith(f"/jobs/{job['id']}")
