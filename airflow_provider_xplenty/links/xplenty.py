@@ -21,23 +21,22 @@ def _xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
     return XCom.get_value(ti_key=ti_key, key=key)
 
 
-class XplentyClusterLink(BaseOperatorLink):
+class _XplentyHtmlUrlLink(BaseOperatorLink):
+    """Link to the ``html_url`` the task pushed (the one cluster or job it manages)."""
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Return the ``html_url`` pushed by the task, or ``""`` when there is none yet."""
+        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
+        return value if isinstance(value, str) else ""
+
+
+class XplentyClusterLink(_XplentyHtmlUrlLink):
     """Link to the cluster's page in the Xplenty web UI."""
 
     name = "Xplenty Cluster"
 
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the cluster's ``html_url`` pushed by the task, or ``""`` when there is none yet."""
-        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
-        return value if isinstance(value, str) else ""
 
-
-class XplentyJobLink(BaseOperatorLink):
+class XplentyJobLink(_XplentyHtmlUrlLink):
     """Link to the job's page in the Xplenty web UI."""
 
     name = "Xplenty Job"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Return the job's ``html_url`` pushed by the task, or ``""`` when there is none yet."""
-        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
-        return value if isinstance(value, str) else ""

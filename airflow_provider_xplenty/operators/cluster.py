@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -12,82 +13,53 @@ from airflow.sdk import BaseOperator
 from airflow_provider_xplenty.exceptions import (
     XplentyApiError,
     XplentyClusterFailedError,
-    XplentyConfigError,
     XplentyError,
     XplentyTimeoutError,
 )
-from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import Cluster, ClusterStatus
-from airflow_provider_xplenty.triggers.watcher import IDLE_TERMINATION_SECONDS
-from airflow_provider_xplenty.triggers.xplenty import (
-    XplentyClusterTrigger,
-    default_deferrable,
-    utc_iso,
-    validate_event,
-    wait_sync,
-    wall_clock_deadlines,
-)
+from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push, try_number
+from airflow_provider_xplenty.triggers.watcher import NOT_YET_TERMINABLE, terminate_or_expire
+from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 CLUSTER_ID_XCOM_KEY = "cluster_id"
 STATUS_HISTORY_XCOM_KEY = "status_history"
+#: task_state_store key (Airflow 3.3+) holding the id of the cluster the task created.
+CLUSTER_STORE_KEY = "xplenty_cluster_id"
+#: Clock skew tolerated between Airflow and the Xplenty API when comparing times.
+CLOCK_MARGIN = timedelta(seconds=5)
 
 
-def _push(context: Context | dict[str, Any], key: str, value: Any) -> None:
-    ti = context.get("ti")
-    if ti is not None:
-        ti.xcom_push(key=key, value=value)
+def default_cluster_name(context: Context | dict[str, Any]) -> str | None:
+    """A cluster name that is the same for every try of one task instance (``None`` without one).
 
-
-def _as_int(value: Any, what: str) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        raise XplentyConfigError(f"{what} must be an integer id, got {value!r}") from None
-
-
-def terminate_or_expire(hook: XplentyHook, cluster_id: int, log: Any) -> str | None:
-    """Terminate a cluster now, or (still provisioning) make it terminate itself once idle.
-
-    Returns the cluster's status afterwards, ``None`` when the API does not know it.
+    A retry finds the cluster an earlier try created by this name.
     """
-    try:
-        cluster = hook.terminate_cluster(cluster_id)
-        log.info("Terminating Xplenty cluster %s: %s", cluster_id, cluster.status)
-        return cluster.status
-    except XplentyApiError as error:
-        if error.status_code == 404:
-            return None
-        if error.status_code != 422:
-            raise
-    cluster = hook.get_cluster(cluster_id)
-    if cluster.status in ClusterStatus.provisioning_states():
-        cluster = hook.update_cluster(
-            cluster_id, terminate_on_idle=True, time_to_idle=IDLE_TERMINATION_SECONDS
-        )
-        log.warning(
-            "Xplenty cluster %s is still %s and cannot be terminated yet; it is now set to terminate "
-            "itself after %ss idle",
-            cluster_id,
-            cluster.status,
-            IDLE_TERMINATION_SECONDS,
-        )
-    return cluster.status
+    ti = context.get("ti")
+    if ti is None:
+        return None
+    key = "|".join(str(getattr(ti, a, "")) for a in ("dag_id", "run_id", "task_id", "map_index"))
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
+    task = re.sub(r"[^A-Za-z0-9_-]+", "-", str(getattr(ti, "task_id", "task")))[:40]
+    return f"airflow-{task}-{digest}"
 
 
-class XplentyCreateClusterOperator(BaseOperator):
+class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
     """Create an Xplenty cluster and (by default) wait until it can run jobs; return its id.
 
     The cluster id and ``html_url`` go to XCom (``cluster_id``, ``html_url``) as soon as the cluster
     exists. If the task fails after creating the cluster (provisioning ``error``, timeout, kill),
     the cluster is terminated (or, while still provisioning, set to terminate itself once idle).
+    A retry adopts the cluster an earlier try created (by ``name``, or the id in ``task_state_store``
+    on Airflow 3.3) instead of creating a second one; one in ``error`` is terminated and replaced.
 
     :param nodes: number of nodes (production: 2 or more; sandbox: 1) (templated).
     :param cluster_type: ``production`` or ``sandbox`` (templated).
-    :param name: cluster name (templated).
+    :param name: cluster name (templated); default: ``airflow-<task_id>-<hash>``, the same for every
+        try of the task instance. Give a name unique per DAG run (e.g. with ``{{ run_id }}``).
     :param description: cluster description (templated).
     :param terminate_on_idle: let Xplenty terminate the cluster after ``time_to_idle`` seconds idle.
     :param time_to_idle: seconds of idleness before auto-termination.
@@ -144,8 +116,9 @@ class XplentyCreateClusterOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if poll_interval <= 0:
-            raise XplentyConfigError("poll_interval must be positive")
+        self._init_waiting(
+            xplenty_conn_id, deferrable, poll_interval, timeout, hook_params, transient_error_timeout
+        )
         self.nodes = nodes
         self.cluster_type = cluster_type
         self.name = name
@@ -156,44 +129,38 @@ class XplentyCreateClusterOperator(BaseOperator):
         self.zone = zone
         self.stack = stack
         self.cluster_params = cluster_params
-        self.xplenty_conn_id = xplenty_conn_id
         self.wait_for_available = wait_for_available
-        self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.timeout = timeout
         self.terminate_on_failure = terminate_on_failure
-        self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
         self.cluster_id: int | None = None
         self._settled = False
 
-    @cached_property
-    def hook(self) -> XplentyHook:
-        """The sync hook (built on first use, never at DAG parse time)."""
-        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
-
     def execute(self, context: Context) -> int:
-        """Create the cluster, push its id and link, and wait for it (in the worker or deferred)."""
-        extra = dict(self.cluster_params or {})
-        cluster = self.hook.create_cluster(
-            nodes=None if self.nodes in (None, "") else _as_int(self.nodes, "nodes"),
-            type=self.cluster_type,
-            name=self.name,
-            description=self.description,
-            terminate_on_idle=self.terminate_on_idle,
-            time_to_idle=self.time_to_idle,
-            region=self.region,
-            zone=self.zone,
-            stack=self.stack,
-            **extra,
-        )
+        """Create the cluster (or adopt an earlier try's), push its id and link, and wait for it."""
+        name = self.name or default_cluster_name(context)
+        cluster = self._adopt(context, name) if try_number(context) > 1 else None
+        if cluster is None:
+            cluster = self.hook.create_cluster(
+                nodes=None if self.nodes in (None, "") else as_int(self.nodes, "nodes"),
+                type=self.cluster_type,
+                name=name,
+                description=self.description,
+                terminate_on_idle=self.terminate_on_idle,
+                time_to_idle=self.time_to_idle,
+                region=self.region,
+                zone=self.zone,
+                stack=self.stack,
+                **dict(self.cluster_params or {}),
+            )
+            store = context.get("task_state_store")  # type: ignore[call-overload]
+            if store is not None:
+                store.set(CLUSTER_STORE_KEY, cluster.id)
+            self.log.info("Created Xplenty cluster %s (%s): %s", cluster.id, cluster.status, cluster.html_url)
         self.cluster_id = cluster.id
-        _push(context, CLUSTER_ID_XCOM_KEY, cluster.id)
-        _push(context, HTML_URL_XCOM_KEY, cluster.html_url)
-        self.log.info("Created Xplenty cluster %s (%s): %s", cluster.id, cluster.status, cluster.html_url)
+        push(context, CLUSTER_ID_XCOM_KEY, cluster.id)
+        push(context, HTML_URL_XCOM_KEY, cluster.html_url)
         history = [{"status": cluster.status, "at": utc_iso()}]
         if not self.wait_for_available:
-            _push(context, STATUS_HISTORY_XCOM_KEY, history)
+            push(context, STATUS_HISTORY_XCOM_KEY, history)
             self._settled = True
             return cluster.id
         try:
@@ -210,48 +177,81 @@ class XplentyCreateClusterOperator(BaseOperator):
             return self._fail(
                 context, cluster.id, history, f"Xplenty cluster {cluster.id} is {cluster.status}"
             )
-        end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
-        if self.deferrable:
-            self.defer(
-                trigger=XplentyClusterTrigger(
-                    cluster_id=cluster.id,
-                    xplenty_conn_id=self.xplenty_conn_id,
-                    poll_interval=self.poll_interval,
-                    target_statuses=sorted(ClusterStatus.ready_states()),
-                    failed_statuses=sorted(ClusterStatus.failed_states()),
-                    end_time=end_time,
-                    execution_deadline=execution_deadline,
-                    history=history,
-                    terminate_on_kill=self.terminate_on_failure,
-                    hook_params=self.hook_params,
-                    transient_error_timeout=self.transient_error_timeout,
-                ),
-                method_name="execute_complete",
-                timeout=None,
-            )
-        event, _snap = wait_sync(
-            hook=self.hook,
+        event = self._wait_or_defer(
+            context,
             kind="cluster",
             resource_id=cluster.id,
             target_statuses=ClusterStatus.ready_states(),
             failed_statuses=ClusterStatus.failed_states(),
-            poll_interval=self.poll_interval,
-            end_time=end_time,
             history=history,
-            log=self.log,
-            transient_error_timeout=self.transient_error_timeout,
+            poll_interval=self.poll_interval,
+            trigger_extra={"terminate_on_kill": self.terminate_on_failure},
         )
         return self._handle(context, event)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> int:
-        """Resume after the trigger fired: validate the event; clean up on anything but success."""
+    def _adopt(self, context: Context, name: str | None) -> Cluster | None:
+        """Return the cluster an earlier try of this task instance created, if a retry may use it.
+
+        The id kept in ``task_state_store`` (Airflow 3.3), else the newest cluster named ``name``
+        created since the DAG run started. A cluster in ``error`` is terminated (a fresh one is then
+        created); one going away is ignored; an active one gets this task's idle settings back (a
+        failed try may have set it to expire) and is waited on.
+        """
+        found: Cluster | None = None
+        store = context.get("task_state_store")  # type: ignore[call-overload]
+        stored = store.get(CLUSTER_STORE_KEY) if store is not None else None
+        if stored is not None:
+            try:
+                found = self.hook.get_cluster(as_int(stored, "stored cluster id"))
+            except XplentyApiError as error:
+                if error.status_code != 404:
+                    raise
+        elif name:
+            found = self._find_by_name(context, name)
+        if found is None:
+            return None
+        if found.status == ClusterStatus.ERROR.value:
+            self.log.warning("Xplenty cluster %s of an earlier try is in error; terminating it", found.id)
+            terminate_or_expire(self.hook, found.id, self.log)
+            return None
+        if found.status not in ClusterStatus.active_states():
+            return None
+        self.log.info("Adopting Xplenty cluster %s (%s) created by an earlier try", found.id, found.status)
+        if (found.terminate_on_idle, found.time_to_idle) != (self.terminate_on_idle, self.time_to_idle):
+            found = self.hook.update_cluster(
+                found.id, terminate_on_idle=self.terminate_on_idle, time_to_idle=self.time_to_idle
+            )
+        return found
+
+    def _find_by_name(self, context: Context, name: str) -> Cluster | None:
+        dag_run = context.get("dag_run")
+        since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+        if not isinstance(since, datetime):
+            return None
+        since = since - CLOCK_MARGIN
+        for cluster in self.hook.list_clusters(sort="created", direction="desc"):
+            if cluster.created_at is not None and cluster.created_at < since:
+                break
+            if cluster.name == name and cluster.status not in ClusterStatus.terminating_states():
+                return cluster
+        return None
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, cluster_id: int | None = None
+    ) -> int:
+        """Resume after the trigger fired: validate the event; clean up on anything but success.
+
+        :param cluster_id: the cluster the task deferred on (from ``defer(kwargs=...)``).
+        """
+        if cluster_id is not None:
+            self.cluster_id = cluster_id
         try:
             event = validate_event(event, kind="cluster", resource_id=self.cluster_id)
         except XplentyError:
-            cluster_id = event.get("resource_id") if isinstance(event, dict) else None
-            if isinstance(cluster_id, int) and self.terminate_on_failure:
-                self.cluster_id = cluster_id
-                self._cleanup("the trigger sent a malformed event")
+            if self.cluster_id is None and isinstance(event, dict):
+                event_id = event.get("resource_id")
+                self.cluster_id = event_id if isinstance(event_id, int) else None
+            self._cleanup("the trigger sent a malformed event")
             raise
         self.cluster_id = int(event["resource_id"])
         return self._handle(context, event)
@@ -266,7 +266,7 @@ class XplentyCreateClusterOperator(BaseOperator):
         )
 
     def _succeed(self, context: Context, cluster_id: int, history: list[dict[str, Any]]) -> int:
-        _push(context, STATUS_HISTORY_XCOM_KEY, history)
+        push(context, STATUS_HISTORY_XCOM_KEY, history)
         self._settled = True
         self.log.info("Xplenty cluster %s is ready", cluster_id)
         return cluster_id
@@ -280,7 +280,7 @@ class XplentyCreateClusterOperator(BaseOperator):
         *,
         timeout: bool = False,
     ) -> int:
-        _push(context, STATUS_HISTORY_XCOM_KEY, history)
+        push(context, STATUS_HISTORY_XCOM_KEY, history)
         self.cluster_id = cluster_id
         cleaned = self._cleanup(message)
         suffix = f"; cluster {cluster_id} {cleaned}" if cleaned else ""
@@ -307,11 +307,12 @@ class XplentyCreateClusterOperator(BaseOperator):
         self._cleanup("the task was killed")
 
 
-class XplentyTerminateClusterOperator(BaseOperator):
+class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
     """Terminate an Xplenty cluster; idempotent and safe as a teardown task.
 
     A cluster already terminating or terminated (or unknown, 404) is success. A cluster still
-    ``pending``/``creating`` (which the API refuses to terminate) is waited on, then terminated.
+    ``pending``/``creating`` or ``scaling`` (which the API refuses to terminate) is waited on, then
+    terminated; a ``422`` on ``DELETE`` is resolved by reading the cluster again.
 
     :param cluster_id: the cluster (templated).
     :param xplenty_conn_id: the Airflow connection (templated).
@@ -330,7 +331,7 @@ class XplentyTerminateClusterOperator(BaseOperator):
     def __init__(
         self,
         *,
-        cluster_id: int | str,
+        cluster_id: IdArg,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_termination: bool = True,
         deferrable: bool = default_deferrable(),
@@ -341,28 +342,18 @@ class XplentyTerminateClusterOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if poll_interval <= 0:
-            raise XplentyConfigError("poll_interval must be positive")
+        self._init_waiting(
+            xplenty_conn_id, deferrable, poll_interval, timeout, hook_params, transient_error_timeout
+        )
         self.cluster_id = cluster_id
-        self.xplenty_conn_id = xplenty_conn_id
         self.wait_for_termination = wait_for_termination
-        self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.timeout = timeout
-        self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
 
-    @cached_property
-    def hook(self) -> XplentyHook:
-        """The sync hook (built on first use)."""
-        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
-
-    #: statuses in which DELETE is accepted or no longer needed
-    _TERMINABLE = ("available", "idle", "error", "scaling", "pending_terminate", "terminating", "terminated")
+    #: statuses in which DELETE is accepted or no longer needed (xplenty-api.md 12.1)
+    _TERMINABLE = ("available", "idle", "error", "pending_terminate", "terminating", "terminated")
 
     def execute(self, context: Context) -> str:
-        """Terminate the cluster (waiting for provisioning to end first); return its final status."""
-        cluster_id = _as_int(self.cluster_id, "cluster_id")
+        """Terminate the cluster (after provisioning or scaling ends); return its final status."""
+        cluster_id = as_int(self.cluster_id, "cluster_id")
         try:
             cluster = self.hook.get_cluster(cluster_id)
         except XplentyApiError as error:
@@ -370,14 +361,17 @@ class XplentyTerminateClusterOperator(BaseOperator):
                 self.log.info("Xplenty cluster %s does not exist; nothing to terminate", cluster_id)
                 return "not_found"
             raise
-        _push(context, HTML_URL_XCOM_KEY, cluster.html_url)
+        push(context, HTML_URL_XCOM_KEY, cluster.html_url)
         history = [{"status": cluster.status, "at": utc_iso()}]
-        if cluster.status in ClusterStatus.provisioning_states():
-            self.log.info(
-                "Xplenty cluster %s is %s; waiting until it can be terminated", cluster_id, cluster.status
-            )
-            return self._wait(context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning")
+        if cluster.status in NOT_YET_TERMINABLE:
+            return self._wait_until_terminable(context, cluster_id, history, cluster.status)
         return self._terminate(context, cluster_id, history)
+
+    def _wait_until_terminable(
+        self, context: Context, cluster_id: int, history: list[dict[str, Any]], status: str
+    ) -> str:
+        self.log.info("Xplenty cluster %s is %s; waiting until it can be terminated", cluster_id, status)
+        return self._wait(context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning")
 
     def _wait(
         self,
@@ -387,40 +381,21 @@ class XplentyTerminateClusterOperator(BaseOperator):
         targets: Sequence[str],
         next_step: str,
     ) -> str:
-        end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
-        if self.deferrable:
-            self.defer(
-                trigger=XplentyClusterTrigger(
-                    cluster_id=cluster_id,
-                    xplenty_conn_id=self.xplenty_conn_id,
-                    poll_interval=self.poll_interval,
-                    target_statuses=list(targets),
-                    failed_statuses=[],
-                    end_time=end_time,
-                    execution_deadline=execution_deadline,
-                    history=history,
-                    hook_params=self.hook_params,
-                    transient_error_timeout=self.transient_error_timeout,
-                ),
-                method_name=next_step,
-                timeout=None,
-            )
-        event, _snap = wait_sync(
-            hook=self.hook,
+        event = self._wait_or_defer(
+            context,
             kind="cluster",
             resource_id=cluster_id,
             target_statuses=targets,
             failed_statuses=(),
-            poll_interval=self.poll_interval,
-            end_time=end_time,
             history=history,
-            log=self.log,
-            transient_error_timeout=self.transient_error_timeout,
+            poll_interval=self.poll_interval,
+            method_name=next_step,
         )
-        return str(getattr(self, next_step)(context, event))
+        return str(getattr(self, next_step)(context, event, cluster_id=cluster_id))
 
-    def _checked(self, event: Any) -> dict[str, Any]:
-        event = validate_event(event, kind="cluster", resource_id=_as_int(self.cluster_id, "cluster_id"))
+    def _checked(self, event: Any, cluster_id: int | None) -> dict[str, Any]:
+        expected = cluster_id if cluster_id is not None else as_int(self.cluster_id, "cluster_id")
+        event = validate_event(event, kind="cluster", resource_id=expected)
         if event["status"] != "success":
             raise (
                 XplentyTimeoutError(event["message"])
@@ -429,43 +404,46 @@ class XplentyTerminateClusterOperator(BaseOperator):
             )
         return event
 
-    def terminate_after_provisioning(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Resume once the cluster left ``pending``/``creating``: terminate it."""
-        event = self._checked(event)
+    def terminate_after_provisioning(
+        self, context: Context, event: dict[str, Any] | None = None, cluster_id: int | None = None
+    ) -> str:
+        """Resume once the cluster left ``pending``/``creating``/``scaling``: terminate it."""
+        event = self._checked(event, cluster_id)
         return self._terminate(context, int(event["resource_id"]), list(event.get("history") or []))
 
     def _terminate(self, context: Context, cluster_id: int, history: list[dict[str, Any]]) -> str:
         status = history[-1]["status"] if history else None
-        if status not in ClusterStatus.terminating_states():
+        if status in ClusterStatus.terminating_states():
+            self.log.info("Xplenty cluster %s is already %s", cluster_id, status)
+        else:
             try:
-                cluster = self.hook.terminate_cluster(cluster_id)
-                status = cluster.status
+                status = self.hook.terminate_cluster(cluster_id).status
                 self.log.info("Asked Xplenty to terminate cluster %s: %s", cluster_id, status)
             except XplentyApiError as error:
                 if error.status_code == 404:
                     return "not_found"
                 if error.status_code != 422:
                     raise
-                cluster = self.hook.get_cluster(cluster_id)
-                status = cluster.status
-                if cluster.status in ClusterStatus.provisioning_states():
-                    return self._wait(
-                        context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning"
-                    )
-                if cluster.status not in ClusterStatus.terminating_states():
+                # Refused: read the cluster again. Gone or going: done. Provisioning/scaling: wait, retry.
+                status = self.hook.get_cluster(cluster_id).status
+                self.log.info("Xplenty refused to terminate cluster %s (%s): %s", cluster_id, status, error)
+                if status in NOT_YET_TERMINABLE:
+                    history.append({"status": status, "at": utc_iso()})
+                    return self._wait_until_terminable(context, cluster_id, history, status)
+                if status not in ClusterStatus.terminating_states():
                     raise
-            if status != history[-1]["status"]:
+            if not history or status != history[-1]["status"]:
                 history.append({"status": status, "at": utc_iso()})
-        else:
-            self.log.info("Xplenty cluster %s is already %s", cluster_id, status)
-        _push(context, STATUS_HISTORY_XCOM_KEY, history)
+        push(context, STATUS_HISTORY_XCOM_KEY, history)
         if not self.wait_for_termination or status == ClusterStatus.TERMINATED.value:
             return str(status)
         return self._wait(context, cluster_id, history, ["terminated"], "execute_complete")
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, cluster_id: int | None = None
+    ) -> str:
         """Resume once the cluster is ``terminated``."""
-        event = self._checked(event)
-        _push(context, STATUS_HISTORY_XCOM_KEY, list(event.get("history") or []))
+        event = self._checked(event, cluster_id)
+        push(context, STATUS_HISTORY_XCOM_KEY, list(event.get("history") or []))
         self.log.info("Xplenty cluster %s is terminated", event["resource_id"])
         return str(event["xplenty_status"])

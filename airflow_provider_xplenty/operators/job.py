@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from functools import cached_property
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -16,17 +16,16 @@ from airflow_provider_xplenty.exceptions import (
     XplentyJobFailedError,
     XplentyTimeoutError,
 )
-from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.hooks.xplenty import job_matches
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyJobLink
 from airflow_provider_xplenty.models import Job, JobStatus
+from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push, try_number
 from airflow_provider_xplenty.triggers.xplenty import (
-    XplentyJobTrigger,
     default_deferrable,
     timeout_seconds,
     utc_iso,
     validate_event,
     wait_sync,
-    wall_clock_deadlines,
 )
 
 if TYPE_CHECKING:
@@ -39,6 +38,10 @@ STATUS_HISTORY_XCOM_KEY = "status_history"
 OUTPUTS_XCOM_KEY = "outputs"
 #: Longest preview text kept per output (log and XCom).
 PREVIEW_MAX_CHARS = 2000
+#: task_state_store key (Airflow 3.3+) holding when the first try of the task instance started.
+FIRST_TRY_STARTED_KEY = "xplenty_first_try_started_at"
+#: Clock skew tolerated between Airflow and the Xplenty API when comparing times (seconds).
+CLOCK_MARGIN = timedelta(seconds=5)
 
 
 class _ResumableJobFallback:
@@ -66,20 +69,7 @@ except ImportError:  # Airflow 3.2: same guarantee through the list_jobs search 
     ResumableJobMixin = _ResumableJobFallback  # type: ignore[misc,assignment]
 
 
-def _push(context: Context | dict[str, Any], key: str, value: Any) -> None:
-    ti = context.get("ti")
-    if ti is not None:
-        ti.xcom_push(key=key, value=value)
-
-
-def _as_int(value: Any, what: str) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        raise XplentyConfigError(f"{what} must be an integer id, got {value!r}") from None
-
-
-class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
+class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
     """Run an Xplenty package as a job on a cluster and wait for it to end.
 
     The job id and its ``html_url`` go to XCom (keys ``job_id``, ``html_url``) as soon as the job
@@ -102,8 +92,9 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
         and the task fails. ``None`` waits forever (``execution_timeout`` still applies).
     :param preview_outputs: fetch, log and push a preview of each output when the job completed.
     :param stop_on_kill: stop the job when the task is killed (worker ``on_kill``, trigger ``on_kill``).
-    :param reattach: on a retry, wait on the job a previous try started instead of starting another.
-    :param durable: Airflow 3.3 ``ResumableJobMixin`` switch: keep the job id in ``task_state_store``.
+    :param reattach: on a retry, wait on the job a previous try started instead of starting another
+        (the job id kept in ``task_state_store`` on Airflow 3.3, else a ``list_jobs`` search). This is
+        also ``ResumableJobMixin``'s ``durable`` switch: one switch for one behaviour.
     :param hook_params: extra keyword arguments for the hooks (e.g. ``{"retry_limit": 3}``).
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated while waiting.
     """
@@ -124,8 +115,8 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
     def __init__(
         self,
         *,
-        cluster_id: int | str,
-        package_id: int | str | None = None,
+        cluster_id: IdArg,
+        package_id: IdArg | None = None,
         package_name: str | None = None,
         variables: dict[str, Any] | None = None,
         dynamic_variables: dict[str, Any] | None = None,
@@ -137,54 +128,52 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
         preview_outputs: bool = True,
         stop_on_kill: bool = True,
         reattach: bool = True,
-        durable: bool = True,
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(durable=durable, **kwargs)
+        if "durable" in kwargs:
+            raise XplentyConfigError("XplentyRunJobOperator: use reattach=, not durable= (one switch)")
+        super().__init__(durable=reattach, **kwargs)
         if (package_id is None) == (package_name is None):
             raise XplentyConfigError("XplentyRunJobOperator needs exactly one of package_id or package_name")
-        if poll_interval <= 0:
-            raise XplentyConfigError("poll_interval must be positive")
+        self._init_waiting(
+            xplenty_conn_id, deferrable, poll_interval, timeout, hook_params, transient_error_timeout
+        )
         self.cluster_id = cluster_id
         self.package_id = package_id
         self.package_name = package_name
         self.variables = variables
         self.dynamic_variables = dynamic_variables
-        self.xplenty_conn_id = xplenty_conn_id
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.timeout = timeout
         self.preview_outputs = preview_outputs
         self.stop_on_kill = stop_on_kill
         self.reattach = reattach
-        self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
         self.job_id: int | None = None
         self._finished_job_id: int | None = None
-
-    @cached_property
-    def hook(self) -> XplentyHook:
-        """The sync hook (built on first use, never at DAG parse time)."""
-        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
 
     # -- entry points ------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         """Start (or reattach to) the job, then wait for it unless ``wait_for_completion`` is off."""
         return self.execute_resumable(context)
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> int:
-        """Resume after the trigger fired: validate the event and finish like the blocking path."""
-        event = validate_event(event, kind="job", resource_id=self.job_id)
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, job_id: int | None = None
+    ) -> int:
+        """Resume after the trigger fired: validate the event and finish like the blocking path.
+
+        :param job_id: the job the task deferred on (passed through ``defer(kwargs=...)``: the operator
+            Airflow builds to resume has no ``self.job_id``); an event for another job is rejected.
+        """
+        expected = job_id if job_id is not None else self.job_id
+        event = validate_event(event, kind="job", resource_id=expected)
         job_id = int(event["resource_id"])
         self.job_id = job_id
         history = list(event.get("history") or [])
         status = event["status"]
         if status == "success":
             return self._finish(context, self.hook.get_job(job_id), history)
-        _push(context, STATUS_HISTORY_XCOM_KEY, history)
+        push(context, STATUS_HISTORY_XCOM_KEY, history)
         if status == "failed":
             return self._finish(context, self.hook.get_job(job_id), history)
         if status == "timeout":
@@ -193,10 +182,7 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
             raise XplentyTimeoutError(
                 f"{event['message']}; the job was stopped. See {event.get('html_url') or self._link(job_id)}"
             )
-        raise XplentyError(
-            f"{event['message']}. The job keeps running; a retry of this task waits on it again "
-            f"(no new job). See {event.get('html_url') or self._link(job_id)}"
-        )
+        raise XplentyError(f"{event['message']}. {self._after_error(context, job_id)}")
 
     def on_kill(self) -> None:
         """Stop the job when the task is killed or hits ``execution_timeout`` while running in a worker."""
@@ -206,11 +192,16 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
     # -- ResumableJobMixin -------------------------------------------------------------------------
     def submit_job(self, context: Context) -> JsonValue:
         """Start the job, or adopt the one a previous try of this task started."""
-        cluster_id = _as_int(self.cluster_id, "cluster_id")
+        cluster_id = as_int(self.cluster_id, "cluster_id")
         package_id = self._resolve_package_id()
-        variables = self._clean_vars(self.variables)
-        if self.reattach and self._try_number(context) > 1:
-            previous = self._find_previous_job(context, cluster_id, package_id, variables)
+        store = self._store(context)
+        if store is not None and store.get(FIRST_TRY_STARTED_KEY) is None:
+            store.set(FIRST_TRY_STARTED_KEY, self._this_try_started(context).isoformat())
+        # With the 3.3 store, the mixin already decided about a stored job; search only when none was
+        # stored (e.g. the worker was lost between creating the job and storing its id).
+        nothing_stored = store is None or store.get(self.external_id_key) is None
+        if self.reattach and nothing_stored and try_number(context) > 1:
+            previous = self._find_previous_job(context, cluster_id, package_id)
             if previous is not None:
                 self.log.info(
                     "Reattaching to Xplenty job %s (%s) started by an earlier try of this task",
@@ -220,10 +211,7 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
                 self._remember(context, previous)
                 return previous.id
         job = self.hook.run_job(
-            cluster_id,
-            package_id,
-            variables=variables or None,
-            dynamic_variables=self._clean_vars(self.dynamic_variables) or None,
+            cluster_id, package_id, variables=self.variables, dynamic_variables=self.dynamic_variables
         )
         self.log.info(
             "Started Xplenty job %s (package %s on cluster %s): %s",
@@ -238,15 +226,22 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
     def get_job_status(self, external_id: JsonValue, context: Context) -> str:
         """Return the job's status, or ``"not_found"`` when the API no longer knows it."""
         try:
-            return str(self.hook.get_job(_as_int(external_id, "job id")).status)
+            return str(self.hook.get_job(as_int(external_id, "job id")).status)
         except XplentyApiError as error:
             if error.status_code == 404:
                 return "not_found"
             raise
 
     def is_job_active(self, status: str) -> bool:
-        """Whether a job in this status has not ended yet (unknown statuses count as active)."""
-        return status != "not_found" and status not in JobStatus.terminal_states()
+        """Whether a retry may wait on a job in this status: it runs or will run.
+
+        A job being stopped (``pending_stoppage``/``stopping``, e.g. by the timeout of an earlier try
+        or by a user clearing the task) will end ``stopped``: waiting on it would waste the retry.
+        Unknown statuses count as active.
+        """
+        if status == "not_found" or status in JobStatus.terminal_states():
+            return False
+        return status in JobStatus.stoppable_states() or status not in JobStatus.active_states()
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether the job completed."""
@@ -254,57 +249,37 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
 
     def poll_until_complete(self, external_id: JsonValue, context: Context) -> Any:
         """Wait for the job (in the worker or, when deferrable, in the triggerer); return its id."""
-        job_id = _as_int(external_id, "job id")
+        job_id = as_int(external_id, "job id")
         job = self.hook.get_job(job_id)
         self._remember(context, job)
         history = [{"status": job.status, "at": utc_iso()}]
         if not self.wait_for_completion:
             self.log.info("Not waiting for Xplenty job %s (%s)", job_id, job.status)
-            _push(context, STATUS_HISTORY_XCOM_KEY, history)
+            push(context, STATUS_HISTORY_XCOM_KEY, history)
             self._finished_job_id = job_id
             return job_id
         if job.is_terminal:
             return self._finish(context, job, history)
-        end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
         self.log.info("Waiting for Xplenty job %s (%s): %s", job_id, job.status, job.html_url)
-        if self.deferrable:
-            self.defer(
-                trigger=XplentyJobTrigger(
-                    job_id=job_id,
-                    xplenty_conn_id=self.xplenty_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                    execution_deadline=execution_deadline,
-                    history=history,
-                    stop_on_timeout=True,
-                    stop_on_kill=self.stop_on_kill,
-                    hook_params=self.hook_params,
-                    transient_error_timeout=self.transient_error_timeout,
-                ),
-                method_name="execute_complete",
-                timeout=None,
-            )
-        event, _snap = wait_sync(
-            hook=self.hook,
+        event = self._wait_or_defer(
+            context,
             kind="job",
             resource_id=job_id,
             target_statuses=JobStatus.success_states(),
             failed_statuses=JobStatus.failed_states(),
-            poll_interval=self.poll_interval,
-            end_time=end_time,
             history=history,
-            log=self.log,
-            transient_error_timeout=self.transient_error_timeout,
+            poll_interval=self.poll_interval,
+            trigger_extra={"stop_on_timeout": True, "stop_on_kill": self.stop_on_kill},
         )
         if event["status"] == "timeout":
-            _push(context, STATUS_HISTORY_XCOM_KEY, history)
+            push(context, STATUS_HISTORY_XCOM_KEY, history)
             self._stop_job("timeout")
             raise XplentyTimeoutError(f"{event['message']}; the job was stopped. See {job.html_url}")
         return self._finish(context, self.hook.get_job(job_id), history)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
         """Return the job id; for a job a previous try saw complete, report its outputs first."""
-        job_id = _as_int(external_id, "job id")
+        job_id = as_int(external_id, "job id")
         if self._finished_job_id == job_id:
             return job_id
         job = self.hook.get_job(job_id)
@@ -313,21 +288,18 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
 
     # -- helpers -----------------------------------------------------------------------------------
     @staticmethod
-    def _clean_vars(values: dict[str, Any] | None) -> dict[str, Any]:
-        if values is None:
-            return {}
-        if not isinstance(values, dict):
-            raise XplentyConfigError(f"variables must be a dict, got {type(values).__name__}")
-        return {str(k): v for k, v in values.items()}
+    def _store(context: Context) -> Any:
+        """The task's ``task_state_store`` (Airflow 3.3+), or ``None``."""
+        return context.get("task_state_store")  # type: ignore[call-overload]
 
     @staticmethod
-    def _try_number(context: Context) -> int:
-        ti = context.get("ti")
-        return int(getattr(ti, "try_number", 1) or 1)
+    def _this_try_started(context: Context) -> datetime:
+        start = getattr(context.get("ti"), "start_date", None)
+        return start if isinstance(start, datetime) else datetime.now(timezone.utc)
 
     def _resolve_package_id(self) -> int:
         if self.package_id is not None and str(self.package_id).strip():
-            return _as_int(self.package_id, "package_id")
+            return as_int(self.package_id, "package_id")
         if not self.package_name:
             raise XplentyConfigError("XplentyRunJobOperator needs package_id or package_name")
         package = self.hook.find_package(str(self.package_name))
@@ -335,42 +307,89 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
         self.package_id = package.id
         return package.id
 
-    def _find_previous_job(
-        self, context: Context, cluster_id: int, package_id: int, variables: dict[str, Any]
-    ) -> Job | None:
-        """Find a job an earlier try started: same package, cluster and variables, since the run began."""
-        dag_run = context.get("dag_run")
-        since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
+    def _search_window(self, context: Context) -> tuple[datetime, datetime] | None:
+        """When a job of an earlier try of this task instance can have been created: ``(since, until)``.
+
+        ``since``: the first try's start (kept in ``task_state_store`` on Airflow 3.3), else the DAG
+        run's start. ``until``: this try's start (a job created later is not an earlier try's).
+        """
+        since: Any = None
+        store = self._store(context)
+        if store is not None:
+            stored = store.get(FIRST_TRY_STARTED_KEY)
+            if isinstance(stored, str):
+                since = datetime.fromisoformat(stored)
+        if since is None:
+            dag_run = context.get("dag_run")
+            since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
         if not isinstance(since, datetime):
             return None
-        since = since - timedelta(seconds=5)
-        for job in self.hook.list_jobs(package_id=package_id, since=since, sort="created", direction="desc"):
+        return since - CLOCK_MARGIN, self._this_try_started(context) + CLOCK_MARGIN
+
+    def _find_previous_job(self, context: Context, cluster_id: int, package_id: int) -> Job | None:
+        """Find the job an earlier try of this task instance started and that a retry may adopt.
+
+        Same cluster, package, variables and dynamic variables (compared as the API stores them),
+        created inside :meth:`_search_window`, still running or completed. Of several, the earliest
+        created: the other candidates were started later, by other task instances.
+        """
+        window = self._search_window(context)
+        if window is None:
+            return None
+        since, until = window
+        candidates: list[Job] = []
+        jobs: Iterable[Job] = self.hook.list_jobs(
+            package_id=package_id, since=since, sort="created", direction="desc"
+        )
+        for job in jobs:
             if job.created_at is not None and job.created_at < since:
                 break
-            if job.package_id not in (None, package_id) or job.cluster_id != cluster_id:
+            if job.created_at is not None and job.created_at > until:
                 continue
-            if {str(k): v for k, v in (job.variables or {}).items()} != variables:
+            if not job_matches(job, cluster_id, package_id, self.variables, self.dynamic_variables):
                 continue
             if self.is_job_active(job.status) or self.is_job_succeeded(job.status):
-                return job
-        return None
+                candidates.append(job)
+        return candidates[-1] if candidates else None
 
     def _remember(self, context: Context, job: Job) -> None:
         self.job_id = job.id
-        _push(context, JOB_ID_XCOM_KEY, job.id)
-        _push(context, HTML_URL_XCOM_KEY, job.html_url)
+        push(context, JOB_ID_XCOM_KEY, job.id)
+        push(context, HTML_URL_XCOM_KEY, job.html_url)
 
     def _link(self, job_id: int) -> str:
         return f"Xplenty job {job_id}"
 
+    def _after_error(self, context: Context, job_id: int) -> str:
+        """What happens to the job after an ``error`` event, as it really is for this task."""
+        link = self._link(job_id)
+        try:
+            job = self.hook.get_job(job_id)
+        except XplentyApiError as error:
+            if error.status_code == 404:
+                return f"The API does not know {link} (404); nothing is left running."
+            return f"Its state is unknown ({error.message}); check {link}."
+        except Exception as error:
+            return f"Its state is unknown ({error}); check {link}."
+        link = job.html_url or link
+        if job.is_terminal:
+            return f"The job is {job.status}. See {link}"
+        ti = context.get("ti")
+        retried = ti is not None and try_number(context) <= int(getattr(ti, "max_tries", 0) or 0)
+        if self.reattach and retried:
+            return (
+                f"The job is {job.status} and keeps running; the retry of this task waits on it. See {link}"
+            )
+        return f"The job is {job.status} and keeps running (no retry will wait on it). See {link}"
+
     def _finish(self, context: Context, job: Job, history: list[dict[str, Any]]) -> int:
         if not history or history[-1]["status"] != job.status:
             history.append({"status": job.status, "at": utc_iso()})
-        _push(context, STATUS_HISTORY_XCOM_KEY, history)
+        push(context, STATUS_HISTORY_XCOM_KEY, history)
         self._finished_job_id = job.id
         if job.is_successful:
             outputs = self._report_outputs(job)
-            _push(context, OUTPUTS_XCOM_KEY, outputs)
+            push(context, OUTPUTS_XCOM_KEY, outputs)
             self.log.info("Xplenty job %s completed in %ss: %s", job.id, job.runtime_in_seconds, job.html_url)
             return job.id
         errors = (job.errors or "").strip() or "no error text given by the API"
@@ -416,7 +435,7 @@ class XplentyRunJobOperator(ResumableJobMixin, BaseOperator):
             self.log.exception("Could not stop Xplenty job %s", self.job_id)
 
 
-class XplentyStopJobOperator(BaseOperator):
+class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
     """Stop an Xplenty job; a job that already ended is left as it is (success).
 
     :param job_id: the job to stop (templated).
@@ -434,7 +453,7 @@ class XplentyStopJobOperator(BaseOperator):
     def __init__(
         self,
         *,
-        job_id: int | str,
+        job_id: IdArg,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_stop: bool = True,
         poll_interval: float = 5,
@@ -444,22 +463,14 @@ class XplentyStopJobOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.job_id = job_id
-        self.xplenty_conn_id = xplenty_conn_id
+        self._init_waiting(xplenty_conn_id, False, poll_interval, timeout, hook_params, 600.0)
         self.wait_for_stop = wait_for_stop
-        self.poll_interval = float(poll_interval)
-        self.timeout = timeout
-        self.hook_params = dict(hook_params or {})
-
-    @cached_property
-    def hook(self) -> XplentyHook:
-        """The sync hook (built on first use)."""
-        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
 
     def execute(self, context: Context) -> str:
         """Stop the job and return its final (or current, when not waiting) status."""
-        job_id = _as_int(self.job_id, "job_id")
+        job_id = as_int(self.job_id, "job_id")
         job = self.hook.get_job(job_id)
-        _push(context, HTML_URL_XCOM_KEY, job.html_url)
+        push(context, HTML_URL_XCOM_KEY, job.html_url)
         if job.is_terminal:
             self.log.info("Xplenty job %s already ended (%s); nothing to stop", job_id, job.status)
             return job.status
@@ -482,7 +493,7 @@ class XplentyStopJobOperator(BaseOperator):
             target_statuses=JobStatus.terminal_states(),
             failed_statuses=(),
             poll_interval=self.poll_interval,
-            end_time=None if seconds is None else wall_clock_deadlines(context, seconds, None)[0],
+            end_time=None if seconds is None else time.time() + seconds,
             history=[{"status": job.status, "at": utc_iso()}],
             log=self.log,
         )

@@ -3,50 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
 
 from airflow_provider_xplenty.exceptions import XplentyClusterFailedError, XplentyConfigError, XplentyError
-from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import ClusterStatus
+from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push
 from airflow_provider_xplenty.triggers.watcher import ResourceKind, StatusSnapshot, SyncPollingStatusSource
-from airflow_provider_xplenty.triggers.xplenty import (
-    XplentyClusterTrigger,
-    XplentyJobTrigger,
-    default_deferrable,
-    utc_iso,
-    validate_event,
-    wall_clock_deadlines,
-)
+from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def _as_int(value: Any, what: str) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        raise XplentyConfigError(f"{what} must be an integer id, got {value!r}") from None
-
-
-class XplentyStatusSensorBase(BaseSensorOperator):
+class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
     """Poke, reschedule or defer until a cluster or job reaches one of ``target_statuses``.
 
-    A status in ``failed_statuses`` fails the task with the API's detail. Subclasses set ``kind``.
+    A status in ``failed_statuses`` fails the task with the API's detail. Subclasses set ``kind``
+    and ``id_field`` (the templated attribute holding the id, read by :attr:`resource_id`).
     """
 
     kind: ClassVar[ResourceKind]
+    id_field: ClassVar[str]
     failure_error: ClassVar[type[XplentyError]] = XplentyError
 
     def __init__(
         self,
         *,
-        resource_id: int | str,
         target_statuses: Sequence[str],
         failed_statuses: Sequence[str],
         xplenty_conn_id: str = "xplenty_default",
@@ -62,7 +48,6 @@ class XplentyStatusSensorBase(BaseSensorOperator):
         overlap = set(target_statuses) & set(failed_statuses)
         if overlap:
             raise XplentyConfigError(f"statuses both target and failed: {sorted(overlap)}")
-        self.resource_id = resource_id
         self.target_statuses = list(target_statuses)
         self.failed_statuses = list(failed_statuses)
         self.xplenty_conn_id = xplenty_conn_id
@@ -71,10 +56,10 @@ class XplentyStatusSensorBase(BaseSensorOperator):
         self.transient_error_timeout = transient_error_timeout
         self._last_status: str | None = None
 
-    @cached_property
-    def hook(self) -> XplentyHook:
-        """The sync hook (built on first use, never at DAG parse time)."""
-        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
+    @property
+    def resource_id(self) -> int:
+        """The (rendered) id of the watched cluster or job."""
+        return as_int(getattr(self, self.id_field), self.id_field)
 
     def _fail_message(self, snap: StatusSnapshot) -> str:
         detail = f": {snap.errors}" if snap.errors else ""
@@ -82,14 +67,12 @@ class XplentyStatusSensorBase(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """Check the status once; raise when it is a failed status."""
-        resource_id = _as_int(self.resource_id, f"{self.kind}_id")
+        resource_id = self.resource_id
         snap = SyncPollingStatusSource(self.hook, poll_interval=self.poke_interval).fetch(
             self.kind, resource_id
         )
         if self._last_status is None:
-            ti = context.get("ti")
-            if ti is not None:
-                ti.xcom_push(key=HTML_URL_XCOM_KEY, value=snap.html_url)
+            push(context, HTML_URL_XCOM_KEY, snap.html_url)
         if snap.status != self._last_status:
             progress = f" ({snap.progress * 100:.0f}%)" if snap.progress is not None else ""
             self.log.info("Xplenty %s %s is %s%s", self.kind, resource_id, snap.status, progress)
@@ -106,43 +89,33 @@ class XplentyStatusSensorBase(BaseSensorOperator):
         result = self.poke(context)
         if result.is_done:
             return result.xcom_value
-        end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
-        trigger_cls = XplentyJobTrigger if self.kind == "job" else XplentyClusterTrigger
         history = [{"status": self._last_status, "at": utc_iso()}] if self._last_status else []
-        self.defer(
-            trigger=trigger_cls(
-                _as_int(self.resource_id, f"{self.kind}_id"),
-                xplenty_conn_id=self.xplenty_conn_id,
-                poll_interval=self.poke_interval,
-                target_statuses=self.target_statuses,
-                failed_statuses=self.failed_statuses,
-                end_time=end_time,
-                execution_deadline=execution_deadline,
-                history=history,
-                hook_params=self.hook_params,
-                transient_error_timeout=self.transient_error_timeout,
-                **self._trigger_extra(),
-            ),
-            method_name="execute_complete",
-            timeout=None,
+        self._wait_or_defer(
+            context,
+            kind=self.kind,
+            resource_id=self.resource_id,
+            target_statuses=self.target_statuses,
+            failed_statuses=self.failed_statuses,
+            history=history,
+            poll_interval=self.poke_interval,
+            trigger_extra=self._trigger_extra(),
         )
 
     def _trigger_extra(self) -> dict[str, Any]:
         return {}
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, **ids: Any) -> str:
         """Resume after the trigger fired: validate the event, then succeed, fail or time out."""
-        event = validate_event(
-            event, kind=self.kind, resource_id=_as_int(self.resource_id, f"{self.kind}_id")
-        )
-        ti = context.get("ti")
-        if ti is not None:
-            ti.xcom_push(key="status_history", value=event.get("history") or [])
+        event = validate_event(event, kind=self.kind, resource_id=self.resource_id)
+        push(context, "status_history", event.get("history") or [])
         status = event["status"]
         if status == "success":
             self.log.info("%s", event["message"])
             return str(event["xplenty_status"])
         if status == "timeout":
+            if event.get("reason") == "execution_timeout":
+                # like any task's execution_timeout: retried when retries are left
+                raise AirflowTaskTimeout(f"{event['message']} (execution_timeout {self.execution_timeout})")
             message = f"{event['message']} (sensor timeout {self.timeout}s)"
             if self.soft_fail:
                 raise AirflowSkipException(message)
@@ -173,6 +146,7 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
     """
 
     kind = "cluster"
+    id_field = "cluster_id"
     failure_error = XplentyClusterFailedError
     template_fields: Sequence[str] = ("cluster_id", "xplenty_conn_id")
     operator_extra_links = (XplentyClusterLink(),)
@@ -180,7 +154,7 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
     def __init__(
         self,
         *,
-        cluster_id: int | str,
+        cluster_id: IdArg,
         target_statuses: Sequence[str] = ("available", "idle"),
         failed_statuses: Sequence[str] | None = None,
         **kwargs: Any,
@@ -191,22 +165,5 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
                 # waiting for a usable cluster: one going away will never become usable
                 failed |= ClusterStatus.terminating_states()
             failed_statuses = sorted(failed - set(target_statuses))
-        super().__init__(
-            resource_id=cluster_id, target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs
-        )
+        super().__init__(target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs)
         self.cluster_id = cluster_id
-
-    def poke(self, context: Context) -> PokeReturnValue:
-        """Check the cluster's status once."""
-        self.resource_id = self.cluster_id
-        return super().poke(context)
-
-    def execute(self, context: Context) -> Any:
-        """Wait for the cluster (poke, reschedule or deferred)."""
-        self.resource_id = self.cluster_id
-        return super().execute(context)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Resume after the trigger fired."""
-        self.resource_id = self.cluster_id
-        return super().execute_complete(context, event)

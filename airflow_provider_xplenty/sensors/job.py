@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_xplenty.exceptions import XplentyJobFailedError
 from airflow_provider_xplenty.links.xplenty import XplentyJobLink
 from airflow_provider_xplenty.models import JobStatus
+from airflow_provider_xplenty.operators._base import IdArg
 from airflow_provider_xplenty.sensors.cluster import XplentyStatusSensorBase
-
-if TYPE_CHECKING:
-    from airflow.sdk import Context, PokeReturnValue
 
 
 class XplentyJobSensor(XplentyStatusSensorBase):
@@ -30,6 +28,7 @@ class XplentyJobSensor(XplentyStatusSensorBase):
     """
 
     kind = "job"
+    id_field = "job_id"
     failure_error = XplentyJobFailedError
     template_fields: Sequence[str] = ("job_id", "xplenty_conn_id")
     operator_extra_links = (XplentyJobLink(),)
@@ -37,33 +36,16 @@ class XplentyJobSensor(XplentyStatusSensorBase):
     def __init__(
         self,
         *,
-        job_id: int | str,
+        job_id: IdArg,
         target_statuses: Sequence[str] = ("completed",),
         failed_statuses: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         if failed_statuses is None:
             failed_statuses = sorted(JobStatus.failed_states() - set(target_statuses))
-        super().__init__(
-            resource_id=job_id, target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs
-        )
+        super().__init__(target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs)
         self.job_id = job_id
 
     def _trigger_extra(self) -> dict[str, Any]:
         # A sensor only watches: it never stops the job it did not start.
         return {"stop_on_timeout": False, "stop_on_kill": False}
-
-    def poke(self, context: Context) -> PokeReturnValue:
-        """Check the job's status once."""
-        self.resource_id = self.job_id
-        return super().poke(context)
-
-    def execute(self, context: Context) -> Any:
-        """Wait for the job (poke, reschedule or deferred)."""
-        self.resource_id = self.job_id
-        return super().execute(context)
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        """Resume after the trigger fired."""
-        self.resource_id = self.job_id
-        return super().execute_complete(context, event)

@@ -36,6 +36,37 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (OSError, asyncio.TimeoutError))
 
 
+class TransientErrors:
+    """Tolerate transient errors (network, 429, 5xx) while polling, for ``timeout`` seconds in a row."""
+
+    def __init__(self, timeout: float, log: Any = None, retry_in: float = 0.0) -> None:
+        self.timeout = timeout
+        self.log = log
+        self.retry_in = retry_in
+        self.since: float | None = None
+
+    def check(self, error: Exception, kind: str, resource_id: int) -> None:
+        """Re-raise ``error`` unless it is transient and the errors have not lasted ``timeout`` yet."""
+        if not is_transient(error):
+            raise error
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        if now - self.since >= self.timeout:
+            raise error
+        if self.log is not None:
+            self.log.warning(
+                "Transient error while polling %s %s (will poll again in %ss): %s",
+                kind,
+                resource_id,
+                self.retry_in,
+                error,
+            )
+
+    def reset(self) -> None:
+        """A call succeeded: the next error starts a new run."""
+        self.since = None
+
+
 @dataclass(frozen=True)
 class StatusSnapshot:
     """What a status source saw of one cluster or job at one moment."""
@@ -48,6 +79,29 @@ class StatusSnapshot:
     html_url: str | None = None
     errors: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+def snapshot_of(kind: ResourceKind, obj: Any) -> StatusSnapshot:
+    """Build a snapshot from a ``Job`` or ``Cluster`` model (the one place that does)."""
+    if kind == "job":
+        return StatusSnapshot(
+            kind="job",
+            resource_id=obj.id,
+            status=obj.status,
+            observed_at=time.time(),
+            progress=obj.progress,
+            html_url=obj.html_url,
+            errors=obj.errors or None,
+            raw=obj.to_dict(),
+        )
+    return StatusSnapshot(
+        kind="cluster",
+        resource_id=obj.id,
+        status=obj.status,
+        observed_at=time.time(),
+        html_url=obj.html_url,
+        raw=obj.to_dict(),
+    )
 
 
 class StatusSource(Protocol):
@@ -107,32 +161,7 @@ class PollingStatusSource:
             self._hook = XplentyAsyncHook(self.xplenty_conn_id, **self.hook_params)
         return self._hook
 
-    def _warn(self, msg: str, *args: Any) -> None:
-        if self._log is not None:
-            self._log.warning(msg, *args)
-
-    @staticmethod
-    def snapshot(kind: ResourceKind, obj: Any) -> StatusSnapshot:
-        """Build a snapshot from a ``Job`` or ``Cluster`` model."""
-        if kind == "job":
-            return StatusSnapshot(
-                kind="job",
-                resource_id=obj.id,
-                status=obj.status,
-                observed_at=time.time(),
-                progress=obj.progress,
-                html_url=obj.html_url,
-                errors=obj.errors or None,
-                raw=obj.to_dict(),
-            )
-        return StatusSnapshot(
-            kind="cluster",
-            resource_id=obj.id,
-            status=obj.status,
-            observed_at=time.time(),
-            html_url=obj.html_url,
-            raw=obj.to_dict(),
-        )
+    snapshot = staticmethod(snapshot_of)
 
     async def fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
         """Read one resource with a direct ``GET``."""
@@ -142,26 +171,14 @@ class PollingStatusSource:
 
     async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncGenerator[StatusSnapshot, None]:
         """Yield a snapshot per poll interval until the consumer stops iterating."""
-        failing_since: float | None = None
+        errors = TransientErrors(self.transient_error_timeout, self._log, self.poll_interval)
         while True:
             try:
                 snapshot = await self.fetch(kind, resource_id)
             except Exception as error:
-                if not is_transient(error):
-                    raise
-                now = time.monotonic()
-                failing_since = now if failing_since is None else failing_since
-                if now - failing_since >= self.transient_error_timeout:
-                    raise
-                self._warn(
-                    "Transient error while polling %s %s (will poll again in %ss): %s",
-                    kind,
-                    resource_id,
-                    self.poll_interval,
-                    error,
-                )
+                errors.check(error, kind, resource_id)
             else:
-                failing_since = None
+                errors.reset()
                 yield snapshot
             await asyncio.sleep(self.poll_interval)
 
@@ -183,25 +200,61 @@ class PollingStatusSource:
             raise
 
     async def terminate_cluster(self, cluster_id: int) -> str | None:
-        """Terminate a cluster; one still provisioning is set to terminate as soon as it is idle."""
-        try:
-            cluster = await self.hook.terminate_cluster(cluster_id)
-            return str(cluster.status)
-        except XplentyApiError as error:
-            if error.status_code not in (404, 422):
-                raise
-            if error.status_code == 404:
-                return None
-            cluster = await self.hook.get_cluster(cluster_id)
-            if cluster.status in ("pending", "creating"):
-                cluster = await self.hook.update_cluster(
-                    cluster_id, terminate_on_idle=True, time_to_idle=IDLE_TERMINATION_SECONDS
-                )
-            return str(cluster.status)
+        """Terminate a cluster; one still provisioning is set to terminate as soon as it is idle.
+
+        Runs :func:`terminate_or_expire` (the one copy of these rules) with a sync hook in a thread,
+        as Airflow recommends for sync calls in a trigger; it is called once, on a kill.
+        """
+        from asgiref.sync import sync_to_async
+
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+        def terminate() -> str | None:
+            with XplentyHook(self.xplenty_conn_id, **self.hook_params) as hook:
+                return terminate_or_expire(hook, cluster_id, self._log)
+
+        return await sync_to_async(terminate)()
 
 
 #: ``time_to_idle`` set on a cluster that must go away but is still provisioning (cannot be deleted yet).
 IDLE_TERMINATION_SECONDS = 60
+#: What makes such a cluster terminate itself a minute after it becomes idle.
+EXPIRE_FIELDS: dict[str, Any] = {"terminate_on_idle": True, "time_to_idle": IDLE_TERMINATION_SECONDS}
+#: Cluster statuses in which ``DELETE`` is refused (422) for now: provisioning, or resizing
+#: (``xplenty-api.md`` 12.1 accepts it only from available/idle/error).
+NOT_YET_TERMINABLE = frozenset({"pending", "creating", "scaling"})
+
+
+def terminate_or_expire(hook: Any, cluster_id: int, log: Any = None) -> str | None:
+    """Terminate a cluster now, or (still provisioning or scaling) make it terminate itself once idle.
+
+    Returns the cluster's status afterwards, ``None`` when the API does not know it. Used by the
+    create-cluster operator's clean-up and (in a thread) by the cluster trigger's ``on_kill``.
+
+    :param hook: an ``XplentyHook``.
+    """
+    try:
+        cluster = hook.terminate_cluster(cluster_id)
+        if log is not None:
+            log.info("Terminating Xplenty cluster %s: %s", cluster_id, cluster.status)
+        return str(cluster.status)
+    except XplentyApiError as error:
+        if error.status_code == 404:
+            return None
+        if error.status_code != 422:
+            raise
+    cluster = hook.get_cluster(cluster_id)
+    if cluster.status in NOT_YET_TERMINABLE:
+        cluster = hook.update_cluster(cluster_id, **EXPIRE_FIELDS)
+        if log is not None:
+            log.warning(
+                "Xplenty cluster %s is still %s and cannot be terminated yet; it is now set to terminate "
+                "itself after %ss idle",
+                cluster_id,
+                cluster.status,
+                IDLE_TERMINATION_SECONDS,
+            )
+    return str(cluster.status)
 
 
 def _updated_at(snapshot: StatusSnapshot) -> datetime | None:
@@ -228,10 +281,12 @@ class SharedStatusPoller:
     newest ``updated_at`` seen minus a margin) and hands each watcher the snapshot of its resource,
     so the API credits spent per interval do not grow with the number of waiting tasks. A watcher
     gets one direct ``GET`` when it starts, and another when its resource did not show up in the
-    lists for ``REFRESH_EVERY`` polls (a safety net).
+    lists for ``REFRESH_EVERY`` polls (a safety net, at most ``MAX_REFRESH_PER_POLL`` GETs per poll,
+    round robin and concurrent).
     """
 
     REFRESH_EVERY = 10
+    MAX_REFRESH_PER_POLL = 2
     SINCE_MARGIN = timedelta(seconds=2)
     _registry: ClassVar[dict[tuple[int, str, str], SharedStatusPoller]] = {}
 
@@ -268,14 +323,12 @@ class SharedStatusPoller:
     async def watch(
         self, kind: ResourceKind, resource_id: int, *, poll_interval: float, transient_error_timeout: float
     ) -> AsyncIterator[StatusSnapshot]:
-        """Yield a snapshot now (direct GET), then whatever the shared loop sees of this resource."""
-        self.direct.poll_interval = poll_interval
-        self.direct.transient_error_timeout = transient_error_timeout
-        stream = self.direct.watch(kind, resource_id)
-        try:
-            first = await stream.__anext__()
-        finally:
-            await stream.aclose()
+        """Yield a snapshot now (direct GET), then whatever the shared loop sees of this resource.
+
+        ``poll_interval`` and ``transient_error_timeout`` are this watcher's own: the first GET retries
+        with them, and the shared loop polls at the smallest interval of the current watchers.
+        """
+        first = await self._first_snapshot(kind, resource_id, poll_interval, transient_error_timeout)
         sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
         self._subs.setdefault((kind, resource_id), []).append(sub)
         self._last_seen[(kind, resource_id)] = time.monotonic()
@@ -293,6 +346,17 @@ class SharedStatusPoller:
                 yield item
         finally:
             await self._unsubscribe(kind, resource_id, sub)
+
+    async def _first_snapshot(
+        self, kind: ResourceKind, resource_id: int, poll_interval: float, transient_error_timeout: float
+    ) -> StatusSnapshot:
+        errors = TransientErrors(transient_error_timeout, self._log, poll_interval)
+        while True:
+            try:
+                return await self.direct.fetch(kind, resource_id)
+            except Exception as error:
+                errors.check(error, kind, resource_id)
+            await asyncio.sleep(poll_interval)
 
     async def _unsubscribe(self, kind: ResourceKind, resource_id: int, sub: _Subscriber) -> None:
         subs = self._subs.get((kind, resource_id), [])
@@ -362,39 +426,40 @@ class SharedStatusPoller:
                         self._log.warning("Transient error while listing %ss (shared poll): %s", kind, error)
                     self._fail(kind, error, transient=transient)
                     continue
-                stale = time.monotonic() - self.REFRESH_EVERY * interval
-                for rid in watched:
-                    if self._last_seen.get((kind, rid), 0.0) < stale:
-                        try:
-                            self._publish(await self.direct.fetch(kind, rid))
-                        except Exception as error:
-                            if not is_transient(error):
-                                for sub in self._subs.get((kind, rid), []):
-                                    sub.queue.put_nowait(error)
+                await self._safety_net(kind, watched, time.monotonic() - self.REFRESH_EVERY * interval)
 
+    async def _safety_net(self, kind: ResourceKind, watched: list[int], stale_before: float) -> None:
+        """GET at most ``MAX_REFRESH_PER_POLL`` resources unseen for a while, oldest first, concurrently.
 
-class SharedStatusSource:
-    """The :class:`StatusSource` handle a trigger gets when shared watching is on."""
-
-    def __init__(
-        self,
-        xplenty_conn_id: str,
-        *,
-        poll_interval: float,
-        hook_params: dict[str, Any] | None = None,
-        transient_error_timeout: float = 600.0,
-        log: Any = None,
-    ) -> None:
-        self.xplenty_conn_id = xplenty_conn_id
-        self.poll_interval = poll_interval
-        self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
-        self._log = log
-        self._actions = PollingStatusSource(
-            xplenty_conn_id, poll_interval=poll_interval, hook_params=hook_params, log=log
+        A resource absent from a complete ``since`` list has not changed, so this is only a net: capped,
+        it costs at most that many credits per poll whatever the number of watchers.
+        """
+        stale = [rid for rid in watched if self._last_seen.get((kind, rid), 0.0) < stale_before]
+        stale.sort(key=lambda rid: self._last_seen.get((kind, rid), 0.0))
+        batch = stale[: self.MAX_REFRESH_PER_POLL]
+        results = await asyncio.gather(
+            *(self.direct.fetch(kind, rid) for rid in batch), return_exceptions=True
         )
+        for rid, result in zip(batch, results, strict=True):
+            if (kind, rid) not in self._subs:  # stopped watching meanwhile
+                continue
+            if isinstance(result, StatusSnapshot):
+                self._publish(result)
+                continue
+            self._last_seen[(kind, rid)] = time.monotonic()  # round robin: the others go first
+            if not is_transient(result):
+                for sub in self._subs.get((kind, rid), []):
+                    sub.queue.put_nowait(result)
 
-    async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncIterator[StatusSnapshot]:
+
+class SharedStatusSource(PollingStatusSource):
+    """The :class:`StatusSource` handle a trigger gets when shared watching is on.
+
+    Watching goes through the connection's :class:`SharedStatusPoller`; stopping a job and
+    terminating a cluster are this handle's own calls (inherited from :class:`PollingStatusSource`).
+    """
+
+    async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncGenerator[StatusSnapshot, None]:
         """Watch through the connection's shared poller."""
         poller = SharedStatusPoller.for_connection(self.xplenty_conn_id, self.hook_params, self._log)
         async for snapshot in poller.watch(
@@ -404,18 +469,6 @@ class SharedStatusSource:
             transient_error_timeout=self.transient_error_timeout,
         ):
             yield snapshot
-
-    async def stop_job(self, job_id: int) -> str | None:
-        """Stop a job (see :meth:`PollingStatusSource.stop_job`)."""
-        return await self._actions.stop_job(job_id)
-
-    async def terminate_cluster(self, cluster_id: int) -> str | None:
-        """Terminate a cluster (see :meth:`PollingStatusSource.terminate_cluster`)."""
-        return await self._actions.terminate_cluster(cluster_id)
-
-    async def close(self) -> None:
-        """Close this handle's own client (the shared loop closes its own when idle)."""
-        await self._actions.close()
 
 
 def shared_watching_enabled() -> bool:
@@ -471,49 +524,30 @@ class SyncPollingStatusSource:
     def fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
         """Read the resource once and return its snapshot."""
         if kind == "job":
-            job = self.hook.get_job(resource_id)
-            return StatusSnapshot(
-                kind="job",
-                resource_id=resource_id,
-                status=job.status,
-                observed_at=time.time(),
-                progress=job.progress,
-                html_url=job.html_url,
-                errors=job.errors or None,
-                raw=job.to_dict(),
-            )
-        cluster = self.hook.get_cluster(resource_id)
-        return StatusSnapshot(
-            kind="cluster",
-            resource_id=resource_id,
-            status=cluster.status,
-            observed_at=time.time(),
-            html_url=cluster.html_url,
-            raw=cluster.to_dict(),
-        )
+            return snapshot_of(kind, self.hook.get_job(resource_id))
+        return snapshot_of(kind, self.hook.get_cluster(resource_id))
 
-    def watch(self, kind: ResourceKind, resource_id: int) -> Iterator[StatusSnapshot]:
-        """Yield a snapshot per poll interval until the consumer stops iterating."""
-        failing_since: float | None = None
+    def watch(
+        self, kind: ResourceKind, resource_id: int, *, end_time: float | None = None
+    ) -> Iterator[StatusSnapshot]:
+        """Yield a snapshot per poll interval until the consumer stops iterating or ``end_time`` passes.
+
+        The deadline (a ``time.time()`` value) is checked whether or not the API answers, as the
+        triggers do: during transient errors the iteration simply ends when it passes.
+        """
+        errors = TransientErrors(self.transient_error_timeout, self._log, self.poll_interval)
         while True:
             try:
                 snapshot = self.fetch(kind, resource_id)
             except Exception as error:
-                if not is_transient(error):
-                    raise
-                now = time.monotonic()
-                failing_since = now if failing_since is None else failing_since
-                if now - failing_since >= self.transient_error_timeout:
-                    raise
-                if self._log is not None:
-                    self._log.warning(
-                        "Transient error while polling %s %s (will poll again in %ss): %s",
-                        kind,
-                        resource_id,
-                        self.poll_interval,
-                        error,
-                    )
+                errors.check(error, kind, resource_id)
             else:
-                failing_since = None
+                errors.reset()
                 yield snapshot
-            time.sleep(self.poll_interval)
+            pause = self.poll_interval
+            if end_time is not None:
+                remaining = end_time - time.time()
+                if remaining <= 0:
+                    return
+                pause = min(pause, remaining)
+            time.sleep(pause)

@@ -159,55 +159,44 @@ def wait_sync(
 ) -> tuple[dict[str, Any], StatusSnapshot | None]:
     """Wait in the worker like the triggers do; return an event payload and the last snapshot.
 
-    Non-transient API errors propagate. A passed ``end_time`` gives a ``timeout`` event.
+    Non-transient API errors propagate. A passed ``end_time`` gives a ``timeout`` event, also while
+    transient API errors go on (the deadline is checked between polls whether or not the API answers).
     """
     source = SyncPollingStatusSource(
         hook, poll_interval=poll_interval, transient_error_timeout=transient_error_timeout, log=log
     )
     recorder = StatusRecorder(kind, resource_id, history, log)
     snap: StatusSnapshot | None = None
-    for snap in source.watch(kind, resource_id):
+    for snap in source.watch(kind, resource_id, end_time=end_time):
         recorder.record(snap)
         if snap.status in target_statuses:
-            return (
-                make_event(
-                    "success",
-                    kind=kind,
-                    resource_id=resource_id,
-                    message=f"Xplenty {kind} {resource_id} is {snap.status}",
-                    snap=snap,
-                    history=history,
-                ),
-                snap,
-            )
+            message = f"Xplenty {kind} {resource_id} is {snap.status}"
+            return make_event(
+                "success", kind=kind, resource_id=resource_id, message=message, snap=snap, history=history
+            ), snap
         if snap.status in failed_statuses:
             detail = f": {snap.errors}" if snap.errors else ""
-            return (
-                make_event(
-                    "failed",
-                    kind=kind,
-                    resource_id=resource_id,
-                    message=f"Xplenty {kind} {resource_id} is {snap.status}{detail}",
-                    snap=snap,
-                    history=history,
-                ),
-                snap,
-            )
+            message = f"Xplenty {kind} {resource_id} is {snap.status}{detail}"
+            return make_event(
+                "failed", kind=kind, resource_id=resource_id, message=message, snap=snap, history=history
+            ), snap
         if end_time is not None and time.time() >= end_time:
-            return (
-                make_event(
-                    "timeout",
-                    kind=kind,
-                    resource_id=resource_id,
-                    message=f"Xplenty {kind} {resource_id} did not reach {'/'.join(target_statuses)} "
-                    f"before the timeout (last status: {snap.status})",
-                    snap=snap,
-                    history=history,
-                    reason="timeout",
-                ),
-                snap,
-            )
-    raise AssertionError("unreachable")  # pragma: no cover
+            break
+    # the source only ends at the deadline
+    message = (
+        f"Xplenty {kind} {resource_id} did not reach {'/'.join(sorted(target_statuses))} before the timeout "
+        f"(last status: {snap.status if snap else 'unknown'})"
+    )
+    event = make_event(
+        "timeout",
+        kind=kind,
+        resource_id=resource_id,
+        message=message,
+        snap=snap,
+        history=history,
+        reason="timeout",
+    )
+    return event, snap
 
 
 class _XplentyStatusTrigger(BaseTrigger):

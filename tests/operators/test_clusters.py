@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-from xplenty_dagtest import HOOK, POLL, new_dag, run_dag, states, xcom
+import asyncio
+import threading
 
+import pytest
+from xplenty_dagtest import HOOK, POLL, new_dag, run_dag, states, try_numbers, when, xcom
+
+from airflow_provider_xplenty.exceptions import XplentyApiError
+from airflow_provider_xplenty.models import Cluster
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
     XplentyTerminateClusterOperator,
@@ -77,6 +82,11 @@ def test_timeout_while_creating_leaves_no_cluster_behind(emu, register_dag, defe
     assert cluster["status"] in ("pending", "creating")
     assert cluster["terminate_on_idle"] is True
     assert cluster["time_to_idle"] == 60
+    emu.advance(60)  # provisioning ends: available, then idle after 60 s, then it terminates itself
+    emu.advance(61)
+    emu.advance(30)
+    (cluster,) = emu.clusters()
+    assert cluster["status"] == "terminated", cluster["history"]
 
 
 @MODES
@@ -142,12 +152,140 @@ def test_teardown_terminates_cluster_when_the_job_fails(emu, register_dag):
     assert cluster["status"] == "terminated"
 
 
-def test_on_kill_terminates_a_created_cluster(emu):
-    emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_pending": 0, "cluster_creating": 0})
-    op = create_task(wait_for_available=False)
-    op.execute(context={})
-    emu.advance(1)
-    op._settled = False  # as if the task were still waiting
-    op.on_kill()
+@MODES
+def test_kill_while_waiting_for_the_cluster_leaves_no_cluster_behind(emu, deferrable):
+    """Kill a create that is really waiting: worker on_kill (blocking) or the trigger's on_kill (deferred)."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_creating": 60})
+    op = create_task(deferrable=deferrable, terminate_on_idle=False, timeout=3)
+    if deferrable:
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context={})
+        trigger = deferred.value.trigger
+
+        async def run_then_kill():
+            waiting = asyncio.ensure_future(trigger.run().__anext__())
+            await asyncio.sleep(0.5)
+            assert not waiting.done()
+            waiting.cancel()
+            await trigger.on_kill()  # what Airflow 3.3 calls when a user kills the deferred task
+
+        asyncio.run(run_then_kill())
+    else:
+        outcome: list[BaseException] = []
+        worker = threading.Thread(target=lambda: _run(op, outcome), daemon=True)
+        worker.start()
+        watch = when(lambda: any(c["status"] == "creating" for c in emu.clusters()), lambda: None)
+        watch.check()
+        assert worker.is_alive()
+        op.on_kill()  # what the task runner calls on a kill or execution_timeout
     (cluster,) = emu.clusters()
-    assert cluster["status"] in GONE
+    assert cluster["status"] in ("pending", "creating")
+    assert cluster["terminate_on_idle"] is True and cluster["time_to_idle"] == 60
+    if not deferrable:  # a killed worker stops there; here the thread goes on until its timeout
+        worker.join(10)
+        assert not worker.is_alive() and outcome, outcome
+    emu.advance(60)
+    emu.advance(61)
+    emu.advance(30)
+    (cluster,) = emu.clusters()
+    assert cluster["status"] == "terminated", cluster["history"]
+
+
+def _run(op, outcome):
+    try:
+        op.execute(context={})
+    except BaseException as error:
+        outcome.append(error)
+
+
+@MODES
+def test_retry_after_a_failure_while_waiting_adopts_the_cluster(emu, register_dag, deferrable):
+    """Try 1 fails while the cluster provisions; the retry waits on that cluster: one cluster total."""
+    emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_creating": 2.5})
+
+    def creating():
+        return [c["id"] for c in emu.clusters() if c["status"] == "creating"]
+
+    watch = when(
+        lambda: bool(creating()),
+        lambda: emu.add_fault(
+            kind="server_error", status=503, path_contains=f"/clusters/{creating()[0]}", method="GET", count=2
+        ),
+    )
+    with new_dag("create_retry", retries=1) as dag:
+        create_task(deferrable=deferrable, transient_error_timeout=0, time_to_idle=1800, name=None)
+    dr = run_dag(dag, register_dag)
+    watch.check()
+    assert states(dr) == {"create": "success"}
+    assert try_numbers(dr) == {"create": 2}
+    (cluster,) = emu.clusters()
+    assert cluster["status"] in ("available", "idle")
+    assert cluster["name"].startswith("airflow-create-")
+    # try 1's clean-up set it to expire; the adopting retry gave it the task's settings back
+    assert cluster["terminate_on_idle"] is True and cluster["time_to_idle"] == 1800
+    assert xcom(dr, "create") == cluster["id"]
+
+
+def test_retry_replaces_a_cluster_left_in_error(emu, register_dag):
+    emu.add_fault(kind="cluster_failure", message="no capacity", count=1)
+    with new_dag("create_retry_error", retries=1) as dag:
+        create_task(terminate_on_failure=False)
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"create": "success"}
+    first, second = sorted(emu.clusters(), key=lambda c: c["id"])
+    assert first["status"] in GONE and "error" in [h["status"] for h in first["history"]]
+    assert second["status"] in ("available", "idle")
+    assert xcom(dr, "create") == second["id"]
+
+
+class ScriptedClusterApi:
+    """A cluster whose status follows a script (one step per GET); DELETE only from available/idle/error."""
+
+    def __init__(self, *script):
+        self.script = list(script)
+        self.status = self.script.pop(0)
+        self.deletes: list[str] = []
+
+    def _cluster(self, status):
+        return Cluster(id=7, status=status, html_url="https://app.xplenty.com/clusters/7")
+
+    def get_cluster(self, cluster_id):
+        seen = self.status
+        if self.script:
+            self.status = self.script.pop(0)
+        return self._cluster(seen)
+
+    def terminate_cluster(self, cluster_id):
+        self.deletes.append(self.status)
+        if self.status not in ("available", "idle", "error"):
+            raise XplentyApiError(422, f"Cluster 7 is {self.status} and cannot be terminated now.")
+        self.status, self.script = "pending_terminate", []
+        return self._cluster("pending_terminate")
+
+
+def terminate_with(api):
+    op = XplentyTerminateClusterOperator(
+        task_id="terminate", cluster_id=7, poll_interval=0.01, wait_for_termination=False
+    )
+    op.__dict__["hook"] = api
+    return op.execute(context={})
+
+
+def test_terminate_waits_for_a_scaling_cluster():
+    api = ScriptedClusterApi("scaling", "scaling", "scaling", "available")
+    assert terminate_with(api) == "pending_terminate"
+    assert api.deletes == ["available"]
+
+
+def test_terminate_refused_while_the_cluster_starts_scaling_waits_and_retries():
+    api = ScriptedClusterApi("available", "scaling", "scaling", "available")
+    assert terminate_with(api) == "pending_terminate"
+    assert api.deletes == ["scaling", "available"]
+
+
+def test_terminate_refused_because_someone_else_terminated_it_is_success():
+    api = ScriptedClusterApi("available", "pending_terminate")
+    assert terminate_with(api) == "pending_terminate"
+    assert api.deletes == ["pending_terminate"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import airflow
 import pytest
@@ -112,48 +114,123 @@ def test_run_job_failure_fails_task_with_error_text_and_link(emu, register_dag, 
     assert xcom(dr, "run_job", "_link_XplentyJobLink") == job["html_url"]
 
 
+@pytest.fixture()
+def lose_stored_job_id(monkeypatch):
+    """As if the worker died between creating the job and storing its id (3.3); 3.2 has no store."""
+    if HAS_TASK_STATE_STORE:
+        from airflow.sdk.execution_time.context import TaskStateStoreAccessor
+
+        original = TaskStateStoreAccessor.set
+
+        def set_(self, key, value, **kwargs):
+            if key != XplentyRunJobOperator.external_id_key:
+                original(self, key, value, **kwargs)
+
+        monkeypatch.setattr(TaskStateStoreAccessor, "set", set_)
+
+
+def running_job(emu):
+    jobs = [j for j in emu.jobs() if j["status"] == "running"]
+    return jobs[0]["id"] if jobs else None
+
+
 @pytest.mark.parametrize(
-    ("deferrable", "durable"),
-    [(False, True), (True, True), (False, False)],
+    ("deferrable", "store_lost"),
+    [(False, False), (True, False), (False, True)],
     ids=["blocking", "deferrable", "list-jobs-fallback"],
 )
-def test_retry_after_failure_while_waiting_reattaches_to_the_same_job(emu, register_dag, deferrable, durable):
-    """Same job, one job total: via task_state_store (3.3), or via list_jobs (the 3.2 path, durable=False)."""
+def test_retry_after_failure_while_waiting_reattaches_to_the_same_job(
+    emu, register_dag, request, deferrable, store_lost
+):
+    """Same job, one job total: via task_state_store (3.3), or via list_jobs (3.2, or the id was lost).
+
+    ``variables={"N": 10}``: the API stores ``"10"``; the list_jobs search compares them as stored.
+    """
+    if store_lost:
+        request.getfixturevalue("lose_stored_job_id")
     cluster_id = available_cluster(emu)
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 2.5})
 
-    def running_job():
-        jobs = [j for j in emu.jobs() if j["status"] == "running"]
-        return jobs[0]["id"] if jobs else None
-
     # While try 1 waits, the job's status endpoint fails (more than the hook retries): try 1 fails.
-    when(
-        lambda: running_job() is not None,
+    watch = when(
+        lambda: running_job(emu) is not None,
         lambda: emu.add_fault(
-            kind="server_error", status=503, path_contains=f"/jobs/{running_job()}", method="GET", count=2
+            kind="server_error", status=503, path_contains=f"/jobs/{running_job(emu)}", method="GET", count=2
         ),
     )
     with new_dag("run_retry", retries=1) as dag:
         dag.params = {"cluster_id": cluster_id}
-        run_job_task(deferrable=deferrable, durable=durable, transient_error_timeout=0)
+        run_job_task(deferrable=deferrable, variables={"N": 10}, transient_error_timeout=0)
     dr = run_dag(dag, register_dag)
+    watch.check()
     assert states(dr) == {"run_job": "success"}
     assert try_numbers(dr) == {"run_job": 2}
     jobs = emu.jobs()
     assert len(jobs) == 1, jobs
     assert jobs[0]["status"] == "completed"
+    assert jobs[0]["variables"] == {"N": "10"}
     requests = emu.requests()["requests"]
     posts = [r for r in requests if r["method"] == "POST" and r["path"].endswith("/jobs")]
     assert len(posts) == 1
     assert xcom(dr, "run_job") == jobs[0]["id"]
-    # Which path found the job: the 3.3 store needs no job search; 3.2 (no store) and durable=False
+    # Which path found the job: the 3.3 store needs no job search; 3.2 (no store) and a lost id
     # search with list_jobs (GET .../jobs?...) once the first try has created the job.
     after_post = requests[requests.index(posts[0]) + 1 :]
     searches = [r for r in after_post if r["method"] == "GET" and r["path"].endswith("/jobs")]
-    if durable and HAS_TASK_STATE_STORE:
+    if HAS_TASK_STATE_STORE and not store_lost:
         assert searches == []
     else:
         assert len(searches) >= 1
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+def test_retry_after_timeout_runs_a_new_job_instead_of_the_stopping_one(emu, register_dag, deferrable):
+    """The timeout stops job 1 (slow to stop); the retry must not wait on it but run a new job."""
+    cluster_id = available_cluster(emu)
+    emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60, "job_stopping": 30})
+    watch = when(
+        lambda: any(j["status"] in ("pending_stoppage", "stopping") for j in emu.jobs()),
+        lambda: emu.set_speed(1.0, durations={"job_running": 0.3}),  # the next job runs fast
+    )
+    with new_dag("run_timeout_retry", retries=1) as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=deferrable, timeout=2)
+    dr = run_dag(dag, register_dag)
+    watch.check()
+    assert states(dr) == {"run_job": "success"}
+    assert try_numbers(dr) == {"run_job": 2}
+    first, second = sorted(emu.jobs(), key=lambda j: j["id"])
+    assert first["status"] in ("pending_stoppage", "stopping", "stopped")
+    assert second["status"] == "completed"
+    assert xcom(dr, "run_job") == second["id"]
+
+
+def test_blocking_timeout_is_kept_while_the_api_fails(emu, register_dag):
+    """503s on the job while waiting in a worker: the timeout still fires and stops the job."""
+    cluster_id = available_cluster(emu)
+    emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
+    watch = when(
+        lambda: running_job(emu) is not None,
+        lambda: emu.add_fault(
+            kind="server_error",
+            status=503,
+            path_contains=f"/jobs/{running_job(emu)}",
+            method="GET",
+            count=10**6,
+        ),
+    )
+    seen, on_failure = failure_recorder()
+    with new_dag("run_timeout_503", on_failure_callback=on_failure) as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=False, timeout=1, transient_error_timeout=8)
+    started = time.monotonic()
+    dr = run_dag(dag, register_dag)
+    watch.check()
+    emu.clear_faults()
+    assert states(dr) == {"run_job": "failed"}
+    assert time.monotonic() - started < 8, "waited for transient_error_timeout instead of timeout"
+    assert emu.jobs()[0]["status"] in STOPPED
+    assert "before the timeout" in seen[0] and "the job was stopped" in seen[0], seen
 
 
 def test_resumable_job_mixin_matches_the_airflow_version():
@@ -249,3 +326,85 @@ def test_deferrable_run_job_through_the_shared_watcher(emu, register_dag, monkey
         r for r in emu.requests()["requests"] if r["method"] == "GET" and r["path"].endswith("/api/jobs")
     ]
     assert lists, "the shared poller lists jobs instead of getting each one"
+
+
+class FakeStore(dict):
+    """A task_state_store stand-in."""
+
+    def set(self, key, value, **kwargs):
+        self[key] = value
+
+
+class ListingHook:
+    """list_jobs over a fixed set of jobs (newest first), like the API with sort=created&direction=desc."""
+
+    def __init__(self, jobs):
+        self.jobs = sorted(jobs, key=lambda j: j.created_at, reverse=True)
+        self.started: list[int] = []
+
+    def list_jobs(self, **kwargs):
+        return iter(self.jobs)
+
+    def run_job(self, cluster_id, package_id, variables=None, dynamic_variables=None):
+        from airflow_provider_xplenty.models import Job
+
+        self.started.append(package_id)
+        return Job(id=9999, status="idle", cluster_id=cluster_id, package_id=package_id)
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["3.3-store", "no-store"])
+def test_reattach_search_takes_the_earliest_job_of_this_task_instance(with_store):
+    """Two runs share a cluster, package and variables: a retry adopts its own job, not the other run's."""
+    from airflow_provider_xplenty.models import Job
+    from airflow_provider_xplenty.operators.job import FIRST_TRY_STARTED_KEY
+
+    run_start = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    first_try = run_start + timedelta(seconds=60)
+    this_try = first_try + timedelta(seconds=300)
+
+    def job(job_id, after_first_try, status="running", variables=None):
+        return Job(
+            id=job_id,
+            status=status,
+            cluster_id=1,
+            package_id=101,
+            variables={"N": "10"} if variables is None else variables,
+            created_at=first_try + timedelta(seconds=after_first_try),
+        )
+
+    jobs = [
+        job(1, -30),  # another run's, created before this task's first try (after the run started)
+        job(2, 1, status="stopping"),  # this task's try 1 job, being stopped: not adoptable
+        job(3, 2),  # this task's job
+        job(4, 3, variables={"N": "11"}),  # other variables
+        job(5, 4),  # another run's, started later
+        job(6, 320),  # created after this try started: not an earlier try's
+    ]
+    op = XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101, variables={"N": 10})
+    hook = ListingHook(jobs)
+    op.__dict__["hook"] = hook
+    context = {
+        "ti": SimpleNamespace(try_number=2, start_date=this_try, xcom_push=lambda **kw: None),
+        "dag_run": SimpleNamespace(start_date=run_start),
+    }
+    if with_store:
+        context["task_state_store"] = FakeStore({FIRST_TRY_STARTED_KEY: first_try.isoformat()})
+    # with the store the window starts at the first try; without it, at the DAG run's start, so the
+    # other run's job 1 is the residual case (docs/operators.md)
+    assert op.submit_job(context) == (3 if with_store else 1)
+    assert hook.started == []
+
+
+def test_variables_with_non_string_names_are_rejected_clearly(emu):
+    from airflow_provider_xplenty.exceptions import XplentyConfigError
+
+    cluster_id = available_cluster(emu)
+    op = run_job_task(cluster_id=cluster_id, variables={1: "'x'"})
+    with pytest.raises(XplentyConfigError, match="variable names must be non-empty strings"):
+        op.execute(context={})
+    assert emu.jobs() == []
+
+
+def test_durable_is_not_a_second_switch():
+    with pytest.raises(ValueError, match="reattach"):
+        XplentyRunJobOperator(task_id="t", cluster_id=1, package_id=1, durable=False)

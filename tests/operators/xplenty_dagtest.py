@@ -67,22 +67,37 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     return None if row is None else XComModel.deserialize_value(row)
 
 
-def when(
-    condition: Callable[[], bool], action: Callable[[], Any], *, timeout: float = 30.0
-) -> threading.Thread:
-    """Run ``action`` once ``condition`` holds (polled from a background thread)."""
+class When(threading.Thread):
+    """Runs ``action`` in the background once ``condition`` holds; :meth:`check` reports how it went."""
 
-    def loop() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if condition():
-                    action()
+    def __init__(self, condition: Callable[[], bool], action: Callable[[], Any], timeout: float) -> None:
+        super().__init__(daemon=True)
+        self.condition, self.action, self.timeout = condition, action, timeout
+        self.fired = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.condition():
+                    self.action()
+                    self.fired = True
                     return
-            except Exception:
-                pass
-            time.sleep(0.02)
+                time.sleep(0.02)
+        except BaseException as error:  # handed to the test thread by check()
+            self.error = error
 
-    thread = threading.Thread(target=loop, daemon=True)
+    def check(self) -> None:
+        """Wait for the thread; re-raise what the condition or action raised; fail if it never fired."""
+        self.join(self.timeout + 5)
+        if self.error is not None:
+            raise self.error
+        assert self.fired, f"the condition did not hold within {self.timeout}s: the action never ran"
+
+
+def when(condition: Callable[[], bool], action: Callable[[], Any], *, timeout: float = 30.0) -> When:
+    """Run ``action`` once ``condition`` holds (polled from a background thread); call ``.check()`` after."""
+    thread = When(condition, action, timeout)
     thread.start()
     return thread

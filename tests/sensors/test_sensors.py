@@ -118,3 +118,31 @@ def test_cluster_sensor_waits_for_termination(emu, register_dag, mode):
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"gone": "success"}
     assert xcom(dr, "gone") == "terminated"
+
+
+@pytest.mark.parametrize(
+    ("reason", "raised"),
+    [("execution_timeout", "AirflowTaskTimeout"), ("timeout", "AirflowSensorTimeout")],
+)
+def test_deferred_sensor_timeouts_raise_what_airflow_expects(reason, raised):
+    """execution_timeout is a task timeout (retried when retries are left); the sensor timeout is not."""
+    from airflow.sdk import exceptions
+
+    sensor = XplentyJobSensor(task_id="wait", job_id=5001, deferrable=True, timeout=60)
+    event = {
+        "status": "timeout",
+        "kind": "job",
+        "resource_id": 5001,
+        "reason": reason,
+        "message": "Xplenty job 5001 did not reach completed",
+        "history": [],
+    }
+    with pytest.raises(getattr(exceptions, raised)) as caught:
+        sensor.execute_complete(context={}, event=event, job_id=5001)
+    assert ("execution_timeout" in str(caught.value)) is (reason == "execution_timeout")
+
+
+def test_sensor_reads_its_id_from_the_templated_field():
+    sensor = XplentyClusterSensor(task_id="wait", cluster_id="{{ params.cid }}")
+    sensor.cluster_id = "1001"  # as rendered
+    assert sensor.resource_id == 1001

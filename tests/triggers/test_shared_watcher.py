@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from airflow_provider_xplenty.exceptions import XplentyApiError
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.triggers.watcher import (
     PollingStatusSource,
@@ -101,3 +102,96 @@ def test_shared_watch_reports_transient_errors_then_recovers(shared):
         first(XplentyJobTrigger(job.id, poll_interval=0.1, hook_params={"retry_limit": 0}))
     ).payload
     assert validate_event(event, kind="job")["status"] == "success"
+
+
+class FakeAsyncHook:
+    """An async hook over jobs that never change (so they never show up in a ``since`` list)."""
+
+    def __init__(self, latency=0.0, failing=None):
+        self.latency = latency
+        self.failing = dict(failing or {})  # job id -> transient failures left
+        self.gets: list[int] = []
+        self.lists = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def get_job(self, job_id):
+        from airflow_provider_xplenty.models import Job
+
+        self.gets.append(job_id)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+            if self.failing.get(job_id, 0) > 0:
+                self.failing[job_id] -= 1
+                raise XplentyApiError(503, "busy")
+            return Job(id=job_id, status="running", updated_at="2026-01-01T00:00:00Z")
+        finally:
+            self.in_flight -= 1
+
+    async def list_jobs(self, **kwargs):
+        self.lists += 1
+        for _ in ():
+            yield _
+
+    async def close(self):
+        pass
+
+
+def watch_jobs(hook, job_ids, *, poll_interval, seconds, transient_error_timeouts=None):
+    """Watch jobs through one SharedStatusPoller (its API replaced by ``hook``) for a while."""
+    timeouts = transient_error_timeouts or {}
+
+    async def go():
+        poller = SharedStatusPoller.for_connection("fake", {}, None)
+        poller.direct._hook = hook
+
+        async def one(job_id):
+            seen = []
+            stream = poller.watch(
+                "job",
+                job_id,
+                poll_interval=poll_interval,
+                transient_error_timeout=timeouts.get(job_id, 600.0),
+            )
+            try:
+                async for snap in stream:
+                    seen.append(snap.status)
+            except XplentyApiError as error:
+                seen.append(error)
+            return seen
+
+        tasks = [asyncio.ensure_future(one(j)) for j in job_ids]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return [r if not isinstance(r, asyncio.CancelledError) else None for r in results]
+
+    return asyncio.run(go())
+
+
+def test_safety_net_is_capped_round_robin_and_concurrent(monkeypatch):
+    """50 unchanged jobs: at most 2 safety-net GETs per poll, in flight together, each job in turn."""
+    monkeypatch.setattr(SharedStatusPoller, "REFRESH_EVERY", 1)
+    hook = FakeAsyncHook(latency=0.05)
+    jobs = list(range(1, 51))
+    watch_jobs(hook, jobs, poll_interval=0.05, seconds=1.5)
+    net = hook.gets[len(jobs) :]  # after the one direct GET per watcher at start
+    assert hook.lists >= 5
+    assert 0 < len(net) <= SharedStatusPoller.MAX_REFRESH_PER_POLL * hook.lists, (len(net), hook.lists)
+    assert hook.most_in_flight >= 2  # the net's GETs run concurrently (gather)
+    first_round = net[: len(set(net))]
+    assert len(first_round) == len(set(first_round))  # round robin: no job twice before the others
+
+
+def test_each_watcher_keeps_its_own_first_get_settings():
+    """A later watcher with transient_error_timeout=0 must not make an earlier one give up."""
+    hook = FakeAsyncHook(failing={1: 4})
+
+    results = watch_jobs(
+        hook, [1, 2], poll_interval=0.05, seconds=1.0, transient_error_timeouts={1: 600.0, 2: 0.0}
+    )
+    assert results == [None, None], results  # both still watching (cancelled at the end), no error
+    assert hook.gets.count(1) >= 5

@@ -1,0 +1,150 @@
+"""What every Xplenty operator and sensor shares: the hook, XCom pushes, id parsing, wait-or-defer."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Union
+
+from airflow_provider_xplenty.exceptions import XplentyConfigError
+from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.triggers.watcher import ResourceKind
+from airflow_provider_xplenty.triggers.xplenty import (
+    XplentyClusterTrigger,
+    XplentyJobTrigger,
+    wait_sync,
+    wall_clock_deadlines,
+)
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+    from airflow.sdk import Context
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+#: What an id argument accepts: an int, a (templated) string, or another task's output
+#: (``create.output``, an ``XComArg``), which Airflow resolves before ``execute``.
+IdArg = Union[int, str, "XComArg"]
+
+
+def push(context: Context | dict[str, Any], key: str, value: Any) -> None:
+    """Push an XCom when the context has a task instance (unit tests may call without one)."""
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key=key, value=value)
+
+
+def as_int(value: Any, what: str) -> int:
+    """Return a rendered id argument as an int, or raise :class:`XplentyConfigError`."""
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise XplentyConfigError(f"{what} must be an integer id, got {value!r}") from None
+
+
+def try_number(context: Context | dict[str, Any]) -> int:
+    """Return the try number of the running task instance (1 without one)."""
+    ti = context.get("ti")
+    return int(getattr(ti, "try_number", 1) or 1)
+
+
+class XplentyTaskMixin:
+    """The hook, and the one "wait in this worker or defer to a trigger" step, for operators and sensors.
+
+    The class using it sets ``xplenty_conn_id``, ``hook_params``, ``deferrable`` and
+    ``transient_error_timeout``, and is a ``BaseOperator`` (``defer``, ``log``, ``timeout``).
+    """
+
+    xplenty_conn_id: str
+    hook_params: dict[str, Any]
+    deferrable: bool
+    transient_error_timeout: float
+    poll_interval: float
+
+    if TYPE_CHECKING:
+        log: Any
+        timeout: Any
+        execution_timeout: timedelta | None
+
+        def defer(
+            self, *, trigger: Any, method_name: str, kwargs: Any = None, timeout: Any = None
+        ) -> Any: ...
+
+    def _init_waiting(
+        self,
+        xplenty_conn_id: str,
+        deferrable: bool,
+        poll_interval: float,
+        timeout: Any,
+        hook_params: dict[str, Any] | None,
+        transient_error_timeout: float,
+        /,
+    ) -> None:
+        """Set the connection and waiting arguments every waiting operator takes."""
+        if poll_interval <= 0:
+            raise XplentyConfigError("poll_interval must be positive")
+        self.xplenty_conn_id = xplenty_conn_id
+        self.deferrable = deferrable
+        self.poll_interval = float(poll_interval)
+        self.timeout = timeout
+        self.hook_params = dict(hook_params or {})
+        self.transient_error_timeout = transient_error_timeout
+
+    @cached_property
+    def hook(self) -> XplentyHook:
+        """The sync hook (built on first use, never at DAG parse time)."""
+        return XplentyHook(self.xplenty_conn_id, **self.hook_params)
+
+    def _wait_or_defer(
+        self,
+        context: Context,
+        *,
+        kind: ResourceKind,
+        resource_id: int,
+        target_statuses: Collection[str],
+        failed_statuses: Collection[str],
+        history: list[dict[str, Any]],
+        poll_interval: float,
+        method_name: str = "execute_complete",
+        trigger_extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for ``resource_id`` to reach a target or failed status, or a deadline.
+
+        Deferrable: defer to the trigger (``timeout=None``; the wall-clock deadlines travel in the
+        trigger) and resume in ``method_name`` with ``{kind}_id=resource_id``, so the resumed task
+        checks the event is for its own resource. Otherwise wait in this worker and return the event.
+        """
+        end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
+        if self.deferrable:
+            trigger_cls = XplentyJobTrigger if kind == "job" else XplentyClusterTrigger
+            self.defer(
+                trigger=trigger_cls(
+                    resource_id,
+                    xplenty_conn_id=self.xplenty_conn_id,
+                    poll_interval=poll_interval,
+                    target_statuses=sorted(target_statuses),
+                    failed_statuses=sorted(failed_statuses),
+                    end_time=end_time,
+                    execution_deadline=execution_deadline,
+                    history=history,
+                    hook_params=self.hook_params,
+                    transient_error_timeout=self.transient_error_timeout,
+                    **(trigger_extra or {}),
+                ),
+                method_name=method_name,
+                kwargs={f"{kind}_id": resource_id},
+                timeout=None,
+            )
+        event, _snap = wait_sync(
+            hook=self.hook,
+            kind=kind,
+            resource_id=resource_id,
+            target_statuses=target_statuses,
+            failed_statuses=failed_statuses,
+            poll_interval=poll_interval,
+            end_time=end_time,
+            history=history,
+            log=self.log,
+            transient_error_timeout=self.transient_error_timeout,
+        )
+        return event
