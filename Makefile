@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy airflow_provider_xplenty
+	$(BIN)/mypy airflow_provider_xplenty example_dags scripts benchmarks
 
 # The browser test drives Debian's chromium (browser downloads are not possible here).
 chromium:

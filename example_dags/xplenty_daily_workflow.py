@@ -195,8 +195,9 @@ with DAG(
         timeout=timedelta(hours=1).total_seconds(),
     )
 
-    verified = verify_job(run_job.output, RUN_DATE)
-    previews = preview_output(XComArg(run_job, key=OUTPUTS_XCOM_KEY))
+    # @task functions take XComArgs in place of their values (resolved at run time).
+    verified = verify_job(run_job.output, RUN_DATE)  # type: ignore[arg-type]
+    previews = preview_output(XComArg(run_job, key=OUTPUTS_XCOM_KEY))  # type: ignore[arg-type]
     (create_cluster >> verify_cluster >> run_job >> verified >> previews >> run_additional_jobs)
     run_additional_jobs >> terminate_cluster.as_teardown(setups=create_cluster)
     # A second teardown: it runs after the first whatever happened, and (on_failure_fail_dagrun)
