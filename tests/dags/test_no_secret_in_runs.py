@@ -1,0 +1,44 @@
+"""The API key stays out of task output, XCom, the alert e-mail and request URLs of a whole DAG run."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_xplenty.testing import SmtpSink
+
+
+def _key_forms(key: str) -> list[str]:
+    return [key, base64.b64encode(f"{key}:".encode()).decode(), base64.b64encode(key.encode()).decode()]
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["success", "job-fails"])
+def test_api_key_never_appears(
+    daily_dag: Any, xplenty_emulator: Any, smtp_sink: SmtpSink, capfd: pytest.CaptureFixture[str], fail: bool
+) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    xplenty_emulator.reset(speed=100.0)
+    if fail:
+        xplenty_emulator.add_fault(kind="job_failure", package_id=103, message="bad input", count=3)
+
+    dag_run = daily_dag.test(logical_date=datetime(2025, 2, 1 + fail, tzinfo=timezone.utc))
+
+    assert dag_run.state == ("failed" if fail else "success")
+    with create_session() as session:
+        rows = session.query(XComModel).filter(XComModel.run_id == dag_run.run_id).all()
+        xcoms = json.dumps([row.value for row in rows], default=str)
+    assert rows, "the run pushed no XCom: nothing was checked"
+    out, err = capfd.readouterr()
+    assert "Xplenty job" in out + err, "the run's task output was not captured: nothing was checked"
+    mail = "\n".join(str(m) for m in smtp_sink.messages)
+    assert bool(mail) is fail
+    urls = " ".join(r["path"] for r in xplenty_emulator.requests()["requests"])
+    for form in _key_forms(xplenty_emulator.api_key):
+        for where, text in (("output", out + err), ("XCom", xcoms), ("e-mail", mail), ("URLs", urls)):
+            assert form not in text, f"the API key (as {form[:4]}...) appears in the {where}"
