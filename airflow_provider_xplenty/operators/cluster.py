@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -18,7 +18,17 @@ from airflow_provider_xplenty.exceptions import (
 )
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import Cluster, ClusterStatus
-from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push, try_number
+from airflow_provider_xplenty.operators._base import (
+    STATUS_HISTORY_XCOM_KEY,
+    IdArg,
+    XplentyTaskMixin,
+    api_floor,
+    as_int,
+    dag_run_start,
+    push,
+    task_state_store,
+    try_number,
+)
 from airflow_provider_xplenty.triggers.watcher import NOT_YET_TERMINABLE, terminate_or_expire
 from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
@@ -26,24 +36,35 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 CLUSTER_ID_XCOM_KEY = "cluster_id"
-STATUS_HISTORY_XCOM_KEY = "status_history"
 #: task_state_store key (Airflow 3.3+) holding the id of the cluster the task created.
 CLUSTER_STORE_KEY = "xplenty_cluster_id"
-#: Clock skew tolerated between Airflow and the Xplenty API when comparing times.
-CLOCK_MARGIN = timedelta(seconds=5)
+#: How much older than the DAG run (on the API's clock) a cluster of this task instance may look when
+#: a retry searches for it: only a cluster carrying this task instance's marker is adopted, so the
+#: bound only limits the pages read, and it is generous for an API clock running slow.
+CLUSTER_SEARCH_SLACK = timedelta(days=1)
 
 
-def default_cluster_name(context: Context | dict[str, Any]) -> str | None:
-    """A cluster name that is the same for every try of one task instance (``None`` without one).
-
-    A retry finds the cluster an earlier try created by this name.
-    """
+def task_instance_digest(context: Context | dict[str, Any]) -> str | None:
+    """A short hash of (dag_id, run_id, task_id, map_index): the same for every try of the task instance."""
     ti = context.get("ti")
     if ti is None:
         return None
     key = "|".join(str(getattr(ti, a, "")) for a in ("dag_id", "run_id", "task_id", "map_index"))
-    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
-    task = re.sub(r"[^A-Za-z0-9_-]+", "-", str(getattr(ti, "task_id", "task")))[:40]
+    return hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def cluster_marker(context: Context | dict[str, Any]) -> str | None:
+    """The text put in the cluster ``description`` that says which task instance created it."""
+    digest = task_instance_digest(context)
+    return None if digest is None else f"[airflow:{digest}]"
+
+
+def default_cluster_name(context: Context | dict[str, Any]) -> str | None:
+    """A cluster name that is the same for every try of one task instance (``None`` without one)."""
+    digest = task_instance_digest(context)
+    if digest is None:
+        return None
+    task = re.sub(r"[^A-Za-z0-9_-]+", "-", str(getattr(context.get("ti"), "task_id", "task")))[:40]
     return f"airflow-{task}-{digest}"
 
 
@@ -53,14 +74,17 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
     The cluster id and ``html_url`` go to XCom (``cluster_id``, ``html_url``) as soon as the cluster
     exists. If the task fails after creating the cluster (provisioning ``error``, timeout, kill),
     the cluster is terminated (or, while still provisioning, set to terminate itself once idle).
-    A retry adopts the cluster an earlier try created (by ``name``, or the id in ``task_state_store``
-    on Airflow 3.3) instead of creating a second one; one in ``error`` is terminated and replaced.
+    A retry adopts the cluster an earlier try created (the id in ``task_state_store`` on Airflow 3.3,
+    else the cluster named ``name`` whose description carries this task instance's marker
+    ``[airflow:<hash>]``) instead of creating a second one; one in ``error`` is terminated and replaced.
+    A same-named cluster of another DAG run (or task) is never adopted.
 
     :param nodes: number of nodes (production: 2 or more; sandbox: 1) (templated).
     :param cluster_type: ``production`` or ``sandbox`` (templated).
     :param name: cluster name (templated); default: ``airflow-<task_id>-<hash>``, the same for every
         try of the task instance. Give a name unique per DAG run (e.g. with ``{{ run_id }}``).
-    :param description: cluster description (templated).
+    :param description: cluster description (templated); `` [airflow:<hash>]`` is appended (the
+        task instance's marker, by which a retry recognises its cluster).
     :param terminate_on_idle: let Xplenty terminate the cluster after ``time_to_idle`` seconds idle.
     :param time_to_idle: seconds of idleness before auto-termination.
     :param region: region, e.g. ``amazon-web-services::us-east-1`` (templated).
@@ -137,13 +161,15 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
     def execute(self, context: Context) -> int:
         """Create the cluster (or adopt an earlier try's), push its id and link, and wait for it."""
         name = self.name or default_cluster_name(context)
-        cluster = self._adopt(context, name) if try_number(context) > 1 else None
+        marker = cluster_marker(context)
+        cluster = self._adopt(context, name, marker) if try_number(context) > 1 else None
         if cluster is None:
+            description = " ".join(p for p in (str(self.description or "").strip(), marker) if p) or None
             cluster = self.hook.create_cluster(
                 nodes=None if self.nodes in (None, "") else as_int(self.nodes, "nodes"),
                 type=self.cluster_type,
                 name=name,
-                description=self.description,
+                description=description,
                 terminate_on_idle=self.terminate_on_idle,
                 time_to_idle=self.time_to_idle,
                 region=self.region,
@@ -151,7 +177,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
                 stack=self.stack,
                 **dict(self.cluster_params or {}),
             )
-            store = context.get("task_state_store")  # type: ignore[call-overload]
+            store = task_state_store(context)
             if store is not None:
                 store.set(CLUSTER_STORE_KEY, cluster.id)
             self.log.info("Created Xplenty cluster %s (%s): %s", cluster.id, cluster.status, cluster.html_url)
@@ -189,16 +215,16 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         )
         return self._handle(context, event)
 
-    def _adopt(self, context: Context, name: str | None) -> Cluster | None:
+    def _adopt(self, context: Context, name: str | None, marker: str | None) -> Cluster | None:
         """Return the cluster an earlier try of this task instance created, if a retry may use it.
 
-        The id kept in ``task_state_store`` (Airflow 3.3), else the newest cluster named ``name``
-        created since the DAG run started. A cluster in ``error`` is terminated (a fresh one is then
+        The id kept in ``task_state_store`` (Airflow 3.3), else the newest cluster named ``name`` whose
+        description carries ``marker``. A cluster in ``error`` is terminated (a fresh one is then
         created); one going away is ignored; an active one gets this task's idle settings back (a
         failed try may have set it to expire) and is waited on.
         """
         found: Cluster | None = None
-        store = context.get("task_state_store")  # type: ignore[call-overload]
+        store = task_state_store(context)
         stored = store.get(CLUSTER_STORE_KEY) if store is not None else None
         if stored is not None:
             try:
@@ -206,8 +232,8 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             except XplentyApiError as error:
                 if error.status_code != 404:
                     raise
-        elif name:
-            found = self._find_by_name(context, name)
+        elif name and marker:
+            found = self._find_by_marker(context, name, marker)
         if found is None:
             return None
         if found.status == ClusterStatus.ERROR.value:
@@ -223,16 +249,25 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             )
         return found
 
-    def _find_by_name(self, context: Context, name: str) -> Cluster | None:
-        dag_run = context.get("dag_run")
-        since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
-        if not isinstance(since, datetime):
+    def _find_by_marker(self, context: Context, name: str, marker: str) -> Cluster | None:
+        """The newest cluster named ``name`` carrying ``marker``, not going away.
+
+        Ownership comes from the marker, not from times: API and Airflow clocks are never compared
+        for a match; the DAG run's start (moved to the API's clock, less a generous slack) only says
+        where to stop reading pages.
+        """
+        since = dag_run_start(context)
+        if since is None:
             return None
-        since = since - CLOCK_MARGIN
+        floor = api_floor(self.hook, since) - CLUSTER_SEARCH_SLACK
         for cluster in self.hook.list_clusters(sort="created", direction="desc"):
-            if cluster.created_at is not None and cluster.created_at < since:
+            if cluster.created_at is not None and cluster.created_at < floor:
                 break
-            if cluster.name == name and cluster.status not in ClusterStatus.terminating_states():
+            if (
+                cluster.name == name
+                and marker in str(cluster.description or "")
+                and cluster.status not in ClusterStatus.terminating_states()
+            ):
                 return cluster
         return None
 
@@ -298,7 +333,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             self.log.exception("Could not terminate Xplenty cluster %s", self.cluster_id)
             return "could NOT be terminated (terminate it by hand)"
         self._settled = True  # clean up at most once
-        if status in ClusterStatus.provisioning_states():
+        if status in NOT_YET_TERMINABLE:
             return f"is {status}; set to terminate itself once idle"
         return f"was terminated ({status})"
 
@@ -371,7 +406,24 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         self, context: Context, cluster_id: int, history: list[dict[str, Any]], status: str
     ) -> str:
         self.log.info("Xplenty cluster %s is %s; waiting until it can be terminated", cluster_id, status)
-        return self._wait(context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning")
+        try:
+            return self._wait(context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning")
+        except Exception:
+            # TaskDeferred is a BaseException and passes through; a timeout or error here must not
+            # leave the cluster running: set it to terminate itself (the resumed path does the same).
+            self._expire(cluster_id)
+            raise
+
+    def _expire(self, cluster_id: int) -> None:
+        """Terminate the cluster now, or make it terminate itself once idle (at most once per try)."""
+        if getattr(self, "_expired", False):
+            return
+        self._expired = True
+        try:
+            status = terminate_or_expire(self.hook, cluster_id, self.log)
+            self.log.warning("Gave up waiting for Xplenty cluster %s; it is now %s", cluster_id, status)
+        except Exception:
+            self.log.exception("Could not terminate Xplenty cluster %s (terminate it by hand)", cluster_id)
 
     def _wait(
         self,
@@ -407,8 +459,15 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
     def terminate_after_provisioning(
         self, context: Context, event: dict[str, Any] | None = None, cluster_id: int | None = None
     ) -> str:
-        """Resume once the cluster left ``pending``/``creating``/``scaling``: terminate it."""
-        event = self._checked(event, cluster_id)
+        """Resume once the cluster left ``pending``/``creating``/``scaling``: terminate it.
+
+        On a timeout or error instead, the cluster is set to terminate itself once idle, then the task fails.
+        """
+        try:
+            event = self._checked(event, cluster_id)
+        except XplentyError:
+            self._expire(cluster_id if cluster_id is not None else as_int(self.cluster_id, "cluster_id"))
+            raise
         return self._terminate(context, int(event["resource_id"]), list(event.get("history") or []))
 
     def _terminate(self, context: Context, cluster_id: int, history: list[dict[str, Any]]) -> str:

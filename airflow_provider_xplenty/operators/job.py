@@ -19,7 +19,18 @@ from airflow_provider_xplenty.exceptions import (
 from airflow_provider_xplenty.hooks.xplenty import job_matches
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyJobLink
 from airflow_provider_xplenty.models import Job, JobStatus
-from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push, try_number
+from airflow_provider_xplenty.operators._base import (
+    STATUS_HISTORY_XCOM_KEY,
+    IdArg,
+    XplentyTaskMixin,
+    api_floor,
+    as_int,
+    dag_run_start,
+    push,
+    task_state_store,
+    try_number,
+)
+from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
 from airflow_provider_xplenty.triggers.xplenty import (
     default_deferrable,
     timeout_seconds,
@@ -34,14 +45,11 @@ if TYPE_CHECKING:
 
 #: XCom keys pushed by :class:`XplentyRunJobOperator`.
 JOB_ID_XCOM_KEY = "job_id"
-STATUS_HISTORY_XCOM_KEY = "status_history"
 OUTPUTS_XCOM_KEY = "outputs"
 #: Longest preview text kept per output (log and XCom).
 PREVIEW_MAX_CHARS = 2000
 #: task_state_store key (Airflow 3.3+) holding when the first try of the task instance started.
 FIRST_TRY_STARTED_KEY = "xplenty_first_try_started_at"
-#: Clock skew tolerated between Airflow and the Xplenty API when comparing times (seconds).
-CLOCK_MARGIN = timedelta(seconds=5)
 
 
 class _ResumableJobFallback:
@@ -177,11 +185,14 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         if status == "failed":
             return self._finish(context, self.hook.get_job(job_id), history)
         if status == "timeout":
-            if not event.get("stopped"):
-                self._stop_job(f"{event['reason']} while deferred")
-            raise XplentyTimeoutError(
-                f"{event['message']}; the job was stopped. See {event.get('html_url') or self._link(job_id)}"
-            )
+            link = event.get("html_url") or self._link(job_id)
+            if event["reason"] == "execution_timeout" and not self.stop_on_kill:
+                # like a worker's execution_timeout: on_kill leaves the job alone without stop_on_kill
+                raise XplentyTimeoutError(
+                    f"{event['message']}; the job keeps running (stop_on_kill=False). See {link}"
+                )
+            stopped = bool(event.get("stopped")) or self._stop_job(f"{event['reason']} while deferred")
+            raise XplentyTimeoutError(f"{event['message']}; {self._stopped_text(stopped, link)}")
         raise XplentyError(f"{event['message']}. {self._after_error(context, job_id)}")
 
     def on_kill(self) -> None:
@@ -194,7 +205,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         """Start the job, or adopt the one a previous try of this task started."""
         cluster_id = as_int(self.cluster_id, "cluster_id")
         package_id = self._resolve_package_id()
-        store = self._store(context)
+        store = task_state_store(context)
         if store is not None and store.get(FIRST_TRY_STARTED_KEY) is None:
             store.set(FIRST_TRY_STARTED_KEY, self._this_try_started(context).isoformat())
         # With the 3.3 store, the mixin already decided about a stored job; search only when none was
@@ -261,20 +272,29 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         if job.is_terminal:
             return self._finish(context, job, history)
         self.log.info("Waiting for Xplenty job %s (%s): %s", job_id, job.status, job.html_url)
-        event = self._wait_or_defer(
-            context,
-            kind="job",
-            resource_id=job_id,
-            target_statuses=JobStatus.success_states(),
-            failed_statuses=JobStatus.failed_states(),
-            history=history,
-            poll_interval=self.poll_interval,
-            trigger_extra={"stop_on_timeout": True, "stop_on_kill": self.stop_on_kill},
-        )
+        try:
+            event = self._wait_or_defer(
+                context,
+                kind="job",
+                resource_id=job_id,
+                target_statuses=JobStatus.success_states(),
+                failed_statuses=JobStatus.failed_states(),
+                history=history,
+                poll_interval=self.poll_interval,
+                trigger_extra={"stop_on_timeout": True, "stop_on_kill": self.stop_on_kill},
+            )
+        except XplentyError as error:
+            # the blocking wait gave up on API errors: say what happens to the job, as a deferred task does
+            # (TaskDeferred is a BaseException and passes through)
+            push(context, STATUS_HISTORY_XCOM_KEY, history)
+            raise XplentyError(
+                f"Error while waiting for Xplenty job {job_id}: {error}. {self._after_error(context, job_id)}"
+            ) from error
         if event["status"] == "timeout":
             push(context, STATUS_HISTORY_XCOM_KEY, history)
-            self._stop_job("timeout")
-            raise XplentyTimeoutError(f"{event['message']}; the job was stopped. See {job.html_url}")
+            stopped = self._stop_job("timeout")
+            link = job.html_url or self._link(job_id)
+            raise XplentyTimeoutError(f"{event['message']}; {self._stopped_text(stopped, link)}")
         return self._finish(context, self.hook.get_job(job_id), history)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
@@ -287,11 +307,6 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         return self._finish(context, job, [{"status": job.status, "at": utc_iso()}])
 
     # -- helpers -----------------------------------------------------------------------------------
-    @staticmethod
-    def _store(context: Context) -> Any:
-        """The task's ``task_state_store`` (Airflow 3.3+), or ``None``."""
-        return context.get("task_state_store")  # type: ignore[call-overload]
-
     @staticmethod
     def _this_try_started(context: Context) -> datetime:
         start = getattr(context.get("ti"), "start_date", None)
@@ -307,36 +322,34 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         self.package_id = package.id
         return package.id
 
-    def _search_window(self, context: Context) -> tuple[datetime, datetime] | None:
-        """When a job of an earlier try of this task instance can have been created: ``(since, until)``.
+    def _search_since(self, context: Context) -> datetime | None:
+        """Since when (on the API's clock) a job of an earlier try of this task instance can exist.
 
-        ``since``: the first try's start (kept in ``task_state_store`` on Airflow 3.3), else the DAG
-        run's start. ``until``: this try's start (a job created later is not an earlier try's).
+        The first try's start (kept in ``task_state_store`` on Airflow 3.3), else the DAG run's start,
+        both on Airflow's clock, moved to the API's clock by the skew measured from the ``Date`` header
+        (:func:`api_floor`), less a small margin. There is no upper bound: an API clock running ahead
+        would push this task's own job past it, and the earliest match wins anyway.
         """
-        since: Any = None
-        store = self._store(context)
+        since: datetime | None = None
+        store = task_state_store(context)
         if store is not None:
             stored = store.get(FIRST_TRY_STARTED_KEY)
             if isinstance(stored, str):
                 since = datetime.fromisoformat(stored)
         if since is None:
-            dag_run = context.get("dag_run")
-            since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
-        if not isinstance(since, datetime):
-            return None
-        return since - CLOCK_MARGIN, self._this_try_started(context) + CLOCK_MARGIN
+            since = dag_run_start(context)
+        return None if since is None else api_floor(self.hook, since)
 
     def _find_previous_job(self, context: Context, cluster_id: int, package_id: int) -> Job | None:
         """Find the job an earlier try of this task instance started and that a retry may adopt.
 
         Same cluster, package, variables and dynamic variables (compared as the API stores them),
-        created inside :meth:`_search_window`, still running or completed. Of several, the earliest
+        created since :meth:`_search_since`, still running or completed. Of several, the earliest
         created: the other candidates were started later, by other task instances.
         """
-        window = self._search_window(context)
-        if window is None:
+        since = self._search_since(context)
+        if since is None:
             return None
-        since, until = window
         candidates: list[Job] = []
         jobs: Iterable[Job] = self.hook.list_jobs(
             package_id=package_id, since=since, sort="created", direction="desc"
@@ -344,8 +357,6 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         for job in jobs:
             if job.created_at is not None and job.created_at < since:
                 break
-            if job.created_at is not None and job.created_at > until:
-                continue
             if not job_matches(job, cluster_id, package_id, self.variables, self.dynamic_variables):
                 continue
             if self.is_job_active(job.status) or self.is_job_succeeded(job.status):
@@ -419,20 +430,23 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
             reported.append(item)
         return reported
 
-    def _stop_job(self, why: str) -> None:
+    def _stop_job(self, why: str) -> bool:
+        """Ask Xplenty to stop the job; return whether it is stopping or already ended (never raises)."""
         if self.job_id is None:
-            return
+            return False
         self.log.warning("Stopping Xplenty job %s (%s)", self.job_id, why)
         try:
-            job = self.hook.stop_job(self.job_id)
-            self.log.info("Xplenty job %s is now %s", self.job_id, job.status)
-        except XplentyApiError as error:
-            if error.status_code in (404, 422):
-                self.log.info("Xplenty job %s was not stopped: %s", self.job_id, error.message)
-            else:
-                self.log.exception("Could not stop Xplenty job %s", self.job_id)
+            status = stop_or_confirm(self.hook, self.job_id)
         except Exception:
             self.log.exception("Could not stop Xplenty job %s", self.job_id)
+            return False
+        self.log.info("Xplenty job %s is now %s", self.job_id, status or "unknown to the API (404)")
+        return True
+
+    def _stopped_text(self, stopped: bool, link: str) -> str:
+        if stopped:
+            return f"the job was stopped. See {link}"
+        return f"the job could NOT be stopped and may still be running; stop it by hand: {link}"
 
 
 class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
@@ -474,17 +488,13 @@ class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
         if job.is_terminal:
             self.log.info("Xplenty job %s already ended (%s); nothing to stop", job_id, job.status)
             return job.status
-        try:
-            job = self.hook.stop_job(job_id)
-        except XplentyApiError as error:
-            if error.status_code != 422:
-                raise
-            job = self.hook.get_job(job_id)
-            if not job.is_terminal and job.status not in ("pending_stoppage", "stopping"):
-                raise
-        self.log.info("Asked Xplenty to stop job %s: %s", job_id, job.status)
-        if not self.wait_for_stop or job.is_terminal:
-            return job.status
+        status = stop_or_confirm(self.hook, job_id)
+        if status is None:
+            self.log.info("Xplenty job %s no longer exists; nothing to stop", job_id)
+            return "not_found"
+        self.log.info("Asked Xplenty to stop job %s: %s", job_id, status)
+        if not self.wait_for_stop or status in JobStatus.terminal_states():
+            return status
         seconds = timeout_seconds(self.timeout)
         event, _snap = wait_sync(
             hook=self.hook,
@@ -494,7 +504,7 @@ class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
             failed_statuses=(),
             poll_interval=self.poll_interval,
             end_time=None if seconds is None else time.time() + seconds,
-            history=[{"status": job.status, "at": utc_iso()}],
+            history=[{"status": status, "at": utc_iso()}],
             log=self.log,
         )
         if event["status"] == "timeout":

@@ -11,7 +11,13 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, A
 from airflow_provider_xplenty.exceptions import XplentyClusterFailedError, XplentyConfigError, XplentyError
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import ClusterStatus
-from airflow_provider_xplenty.operators._base import IdArg, XplentyTaskMixin, as_int, push
+from airflow_provider_xplenty.operators._base import (
+    STATUS_HISTORY_XCOM_KEY,
+    IdArg,
+    XplentyTaskMixin,
+    as_int,
+    push,
+)
 from airflow_provider_xplenty.triggers.watcher import ResourceKind, StatusSnapshot, SyncPollingStatusSource
 from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
@@ -50,10 +56,16 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
             raise XplentyConfigError(f"statuses both target and failed: {sorted(overlap)}")
         self.target_statuses = list(target_statuses)
         self.failed_statuses = list(failed_statuses)
-        self.xplenty_conn_id = xplenty_conn_id
-        self.deferrable = deferrable
-        self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
+        # poke_interval/timeout are BaseSensorOperator's, validated there (0 is a valid poke_interval)
+        self._init_waiting(
+            xplenty_conn_id,
+            deferrable,
+            self.poke_interval,
+            self.timeout,
+            hook_params,
+            transient_error_timeout,
+            check_poll_interval=False,
+        )
         self._last_status: str | None = None
 
     @property
@@ -107,7 +119,7 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, **ids: Any) -> str:
         """Resume after the trigger fired: validate the event, then succeed, fail or time out."""
         event = validate_event(event, kind=self.kind, resource_id=self.resource_id)
-        push(context, "status_history", event.get("history") or [])
+        push(context, STATUS_HISTORY_XCOM_KEY, event.get("history") or [])
         status = event["status"]
         if status == "success":
             self.log.info("%s", event["message"])

@@ -194,10 +194,18 @@ class PollingStatusSource:
             job = await self.hook.stop_job(job_id)
             return str(job.status)
         except XplentyApiError as error:
-            if error.status_code in (404, 422):
-                job = await self.hook.get_job(job_id)
-                return str(job.status)
+            if error.status_code not in STOP_REFUSED:
+                raise
+            refused = error
+        try:
+            status = str((await self.hook.get_job(job_id)).status)
+        except XplentyApiError as error:
+            if error.status_code == 404:
+                return None
             raise
+        if status not in STOPPED_OR_ENDED:
+            raise refused
+        return status
 
     async def terminate_cluster(self, cluster_id: int) -> str | None:
         """Terminate a cluster; one still provisioning is set to terminate as soon as it is idle.
@@ -223,6 +231,36 @@ EXPIRE_FIELDS: dict[str, Any] = {"terminate_on_idle": True, "time_to_idle": IDLE
 #: Cluster statuses in which ``DELETE`` is refused (422) for now: provisioning, or resizing
 #: (``xplenty-api.md`` 12.1 accepts it only from available/idle/error).
 NOT_YET_TERMINABLE = frozenset({"pending", "creating", "scaling"})
+
+#: HTTP statuses with which ``DELETE jobs/{id}`` is refused because the job is gone (404) or has
+#: ended / is already being stopped (422): read the job to know which.
+STOP_REFUSED = frozenset({404, 422})
+#: Job statuses after which a stop request has nothing (more) to do.
+STOPPED_OR_ENDED = frozenset({"pending_stoppage", "stopping", "stopped", "completed", "failed"})
+
+
+def stop_or_confirm(hook: Any, job_id: int) -> str | None:
+    """Stop a job (sync hook); return its status afterwards, ``None`` when the API does not know it.
+
+    A refused stop (404/422) is fine when the job is gone, ended or already being stopped; any other
+    refusal (and any other error) is raised. Used by the run-job operator and the stop-job operator;
+    :meth:`PollingStatusSource.stop_job` applies the same rule with the async hook.
+    """
+    try:
+        return str(hook.stop_job(job_id).status)
+    except XplentyApiError as error:
+        if error.status_code not in STOP_REFUSED:
+            raise
+        refused = error
+    try:
+        status = str(hook.get_job(job_id).status)
+    except XplentyApiError as error:
+        if error.status_code == 404:
+            return None
+        raise
+    if status not in STOPPED_OR_ENDED:
+        raise refused
+    return status
 
 
 def terminate_or_expire(hook: Any, cluster_id: int, log: Any = None) -> str | None:

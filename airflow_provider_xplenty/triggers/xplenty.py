@@ -446,7 +446,10 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
         return status
 
     async def _on_deadline(self, reason: str, snap: StatusSnapshot | None) -> dict[str, Any]:
-        if not self.stop_on_timeout:
+        # the operator's timeout stops the job (stop_on_timeout); execution_timeout is a kill, as in a
+        # worker, where on_kill stops the job only with stop_on_kill
+        stop = self.stop_on_timeout if reason == "timeout" else self.stop_on_kill
+        if not stop:
             return {"stopped": False}
         try:
             status = await self._stop(reason)

@@ -34,7 +34,7 @@ def test_readme_quickstart_runs(register_dag: Any, xplenty_emulator: Any) -> Non
 
     assert dag_run.state == "success", task_states(dag_run)
     (cluster,) = xplenty_emulator.clusters()
-    assert (cluster["name"], cluster["status"]) == ("Nightly_20250101", "terminated")
+    assert (cluster["name"], cluster["status"]) == (f"Nightly_{dag_run.run_id}", "terminated")
     (job,) = xplenty_emulator.jobs()
     assert (job["package_id"], job["status"]) == (103, "completed")
     assert job["variables"]["InputPath"] == "'/input20250101'"

@@ -289,3 +289,104 @@ def test_terminate_refused_because_someone_else_terminated_it_is_success():
     api = ScriptedClusterApi("available", "pending_terminate")
     assert terminate_with(api) == "pending_terminate"
     assert api.deletes == ["pending_terminate"]
+
+
+def _retry_context(run_id, *, run_started, task_id="create"):
+    """A retry's context (try 2, no task_state_store: the name + marker search, as on Airflow 3.2)."""
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(
+        dag_id="daily",
+        run_id=run_id,
+        task_id=task_id,
+        map_index=-1,
+        try_number=2,
+        start_date=datetime.now(timezone.utc),
+        xcom_push=lambda **kw: None,
+    )
+    return {"ti": ti, "dag_run": SimpleNamespace(start_date=run_started)}
+
+
+def test_retry_does_not_adopt_another_runs_cluster_of_the_same_name(emu):
+    """A manual and a scheduled run share ``DailyCluster_<date>``: run B's retry creates its own cluster."""
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+    from airflow_provider_xplenty.operators.cluster import cluster_marker
+
+    started = datetime.now(timezone.utc) - timedelta(seconds=30)
+    run_a = _retry_context("manual__2026-11-25", run_started=started)
+    run_b = _retry_context("scheduled__2026-11-25", run_started=started)
+    other = XplentyHook().create_cluster(
+        nodes=2, name="DailyCluster_2026-11-25", description=f"nightly {cluster_marker(run_a)}"
+    )
+    op = create_task(name="DailyCluster_2026-11-25", description="nightly", wait_for_available=False)
+    mine = op.execute(context=run_b)
+    assert mine != other.id
+    clusters = {c["id"]: c for c in emu.clusters()}
+    assert len(clusters) == 2
+    assert clusters[mine]["name"] == "DailyCluster_2026-11-25"
+    assert clusters[mine]["description"] == f"nightly {cluster_marker(run_b)}"
+    assert clusters[other.id]["status"] not in GONE  # run A's cluster is left alone
+
+
+@pytest.mark.parametrize(
+    ("ahead", "behind"),
+    [(0, 0), (600, 0), (0, 600)],
+    ids=["same-clock", "api-clock-10min-ahead", "api-clock-10min-behind"],
+)
+def test_retry_adopts_its_own_cluster_whatever_the_api_clock(emu, ahead, behind):
+    """The earlier try's cluster carries the marker: adopted when the API clock runs fast (x60) or slow."""
+    from datetime import datetime, timedelta, timezone
+
+    emu.set_speed(60.0, durations={**FAST_CLUSTERS, "cluster_pending": 600, "cluster_creating": 600})
+    emu.advance(ahead)
+    run_started = datetime.now(timezone.utc) + timedelta(seconds=behind)  # Airflow's clock ahead
+    context = _retry_context("scheduled__2026-11-25", run_started=run_started)
+    first = create_task(name="DailyCluster_2026-11-25", wait_for_available=False)
+    context["ti"].try_number = 1
+    first_id = first.execute(context=context)
+    emu.advance(ahead)  # by the retry, the API's clock is further ahead of Airflow's
+    context["ti"].try_number = 2
+    context["ti"].start_date = datetime.now(timezone.utc) + timedelta(seconds=1)
+    retry = create_task(name="DailyCluster_2026-11-25", wait_for_available=False)
+    assert retry.execute(context=context) == first_id
+    assert len(emu.clusters()) == 1
+
+
+@MODES
+def test_terminate_timeout_while_provisioning_leaves_no_cluster_behind(emu, register_dag, deferrable):
+    """Terminate gives up waiting for a creating cluster: the task fails and the cluster expires."""
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+    emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_creating": 60})
+    cluster = XplentyHook().create_cluster(nodes=2, terminate_on_idle=False)
+    with new_dag("terminate_timeout") as dag:
+        XplentyTerminateClusterOperator(
+            task_id="terminate",
+            cluster_id=cluster.id,
+            deferrable=deferrable,
+            poll_interval=POLL,
+            timeout=0.5,
+        )
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"terminate": "failed"}
+    (state,) = emu.clusters()
+    assert state["status"] in ("pending", "creating")
+    assert state["terminate_on_idle"] is True and state["time_to_idle"] == 60
+    emu.advance(60)
+    emu.advance(61)
+    emu.advance(30)
+    (state,) = emu.clusters()
+    assert state["status"] == "terminated", state["history"]
+
+
+def test_cleanup_of_a_scaling_cluster_says_it_is_set_to_expire(monkeypatch):
+    """The create operator's clean-up words a scaling cluster like a provisioning one (not terminated)."""
+    import airflow_provider_xplenty.operators.cluster as cluster_module
+
+    monkeypatch.setattr(cluster_module, "terminate_or_expire", lambda hook, cluster_id, log: "scaling")
+    op = create_task()
+    op.cluster_id = 7
+    assert op._cleanup("test") == "is scaling; set to terminate itself once idle"

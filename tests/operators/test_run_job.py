@@ -408,3 +408,172 @@ def test_variables_with_non_string_names_are_rejected_clearly(emu):
 def test_durable_is_not_a_second_switch():
     with pytest.raises(ValueError, match="reattach"):
         XplentyRunJobOperator(task_id="t", cluster_id=1, package_id=1, durable=False)
+
+
+def test_retry_reattaches_when_the_api_clock_runs_ahead(emu):
+    """Emulator x60, 10 min ahead: try 1's job looks "newer" than the retry's start; still adopted."""
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+
+    cluster_id = available_cluster(emu)
+    emu.set_speed(60.0, durations={**FAST_JOBS, "job_running": 3600})
+    run_start = datetime.now(timezone.utc) - timedelta(seconds=10)
+    emu.advance(600)
+    first = XplentyHook().run_job(cluster_id, 101, variables={"N": "10"})  # what try 1 started
+    context = {
+        "ti": SimpleNamespace(
+            try_number=2, start_date=datetime.now(timezone.utc), xcom_push=lambda **kw: None
+        ),
+        "dag_run": SimpleNamespace(start_date=run_start),
+    }
+    op = run_job_task(cluster_id=cluster_id, variables={"N": 10})
+    assert op.submit_job(context) == first.id
+    assert len(emu.jobs()) == 1
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+def test_timeout_message_says_when_the_job_could_not_be_stopped(emu, register_dag, deferrable):
+    """DELETE fails: the task fails saying the job may still run, not that it was stopped."""
+    cluster_id = available_cluster(emu)
+    emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
+    emu.add_fault(kind="server_error", status=500, path_contains="/jobs/", method="DELETE", count=10**6)
+    seen, on_failure = failure_recorder()
+    with new_dag("run_timeout_stop_fails", on_failure_callback=on_failure) as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=deferrable, timeout=1)
+    dr = run_dag(dag, register_dag)
+    emu.clear_faults()
+    assert states(dr) == {"run_job": "failed"}
+    assert emu.jobs()[0]["status"] in ("idle", "pending", "running")
+    assert "could NOT be stopped" in seen[0] and "the job was stopped" not in seen[0], seen
+
+
+class SkewedListingHook(ListingHook):
+    """ListingHook whose API answers with a ``Date`` header ``skew`` off this machine's clock."""
+
+    def __init__(self, jobs, skew):
+        super().__init__(jobs)
+        self.skew = skew
+        self.session = SimpleNamespace(hooks={"response": []})
+
+    def get_conn(self):
+        return self.session
+
+    def get_rate_limit_status(self):
+        from email.utils import format_datetime
+
+        date = format_datetime(datetime.now(timezone.utc) + self.skew, usegmt=True)
+        for hook in self.session.hooks["response"]:
+            hook(SimpleNamespace(headers={"Date": date}))
+
+
+def test_retry_reattaches_when_the_api_clock_runs_behind():
+    """API clock an hour behind Airflow's (measured from ``Date``): try 1's job is still found."""
+    from airflow_provider_xplenty.models import Job
+
+    skew = timedelta(hours=-1)
+    run_start = datetime.now(timezone.utc) - timedelta(seconds=60)
+    job = Job(
+        id=3,
+        status="running",
+        cluster_id=1,
+        package_id=101,
+        variables={"N": "10"},
+        created_at=run_start + timedelta(seconds=10) + skew,
+    )
+    op = XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101, variables={"N": 10})
+    hook = SkewedListingHook([job], skew)
+    op.__dict__["hook"] = hook
+    context = {
+        "ti": SimpleNamespace(
+            try_number=2, start_date=datetime.now(timezone.utc), xcom_push=lambda **kw: None
+        ),
+        "dag_run": SimpleNamespace(start_date=run_start),
+    }
+    assert op.submit_job(context) == 3
+    assert hook.started == []
+    assert hook.session.hooks["response"] == []  # the Date grabber is removed again
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+def test_giving_up_on_api_errors_says_what_happens_to_the_job(emu, register_dag, deferrable):
+    """Blocking and deferred waits fail alike after API errors: the message says the job keeps running."""
+    cluster_id = available_cluster(emu)
+    emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
+    watch = when(
+        lambda: running_job(emu) is not None,
+        lambda: emu.add_fault(
+            kind="server_error", status=503, path_contains=f"/jobs/{running_job(emu)}", method="GET", count=2
+        ),
+    )
+    seen, on_failure = failure_recorder()
+    with new_dag("run_api_errors", on_failure_callback=on_failure) as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=deferrable, transient_error_timeout=0)
+    dr = run_dag(dag, register_dag)
+    watch.check()
+    assert states(dr) == {"run_job": "failed"}
+    assert "Error while waiting for Xplenty job" in seen[0], seen
+    assert "keeps running (no retry will wait on it)" in seen[0], seen
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
+def test_execution_timeout_without_stop_on_kill_leaves_the_job_running(emu, register_dag, deferrable):
+    """stop_on_kill=False: execution_timeout does not stop the job, in a worker or deferred."""
+    cluster_id = available_cluster(emu)
+    emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
+    with new_dag("run_exec_timeout_keep") as dag:
+        dag.params = {"cluster_id": cluster_id}
+        run_job_task(deferrable=deferrable, stop_on_kill=False, execution_timeout=timedelta(seconds=1.5))
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"run_job": "failed"}
+    assert emu.jobs()[0]["status"] not in STOPPED
+
+
+class RefusingStopHook:
+    """DELETE jobs/7 refused with ``code``; GET answers ``status`` (or 404 when ``None``)."""
+
+    def __init__(self, code, status):
+        self.code, self.status = code, status
+
+    def stop_job(self, job_id):
+        from airflow_provider_xplenty.exceptions import XplentyApiError
+
+        raise XplentyApiError(self.code, "refused")
+
+    def get_job(self, job_id):
+        from airflow_provider_xplenty.exceptions import XplentyApiError
+        from airflow_provider_xplenty.models import Job
+
+        if self.status is None:
+            raise XplentyApiError(404, "no such job")
+        return Job(id=job_id, status=self.status)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        (422, "stopping", "stopping"),
+        (422, "completed", "completed"),
+        (404, None, None),
+        (404, "stopped", "stopped"),
+    ],
+)
+def test_one_rule_for_a_refused_stop(code, status, expected):
+    """The run-job operator, the stop-job operator and the trigger share one "already gone" rule."""
+    from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
+
+    assert stop_or_confirm(RefusingStopHook(code, status), 7) == expected
+
+
+def test_a_refused_stop_of_a_running_job_is_an_error():
+    from airflow_provider_xplenty.exceptions import XplentyApiError
+    from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
+
+    with pytest.raises(XplentyApiError):
+        stop_or_confirm(RefusingStopHook(422, "running"), 7)
+    op = XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101)
+    op.__dict__["hook"] = RefusingStopHook(422, "running")
+    op.job_id = 7
+    assert op._stop_job("test") is False
+    op.__dict__["hook"] = RefusingStopHook(404, None)
+    assert op._stop_job("test") is True

@@ -103,6 +103,19 @@ def test_sensor_style_trigger_does_not_stop_on_deadline(use_source):
     assert event["status"] == "timeout" and source.stopped == []
 
 
+@pytest.mark.parametrize("stop_on_kill", [True, False])
+def test_execution_deadline_stops_the_job_only_with_stop_on_kill(use_source, stop_on_kill):
+    """execution_timeout is a kill: like a worker's on_kill, it stops the job only with stop_on_kill."""
+    source = use_source(ScriptedSource(["running"]))
+    trigger = XplentyJobTrigger(
+        7, execution_deadline=time.time() + 0.2, stop_on_timeout=True, stop_on_kill=stop_on_kill
+    )
+    event = run_once(trigger)
+    assert event["status"] == "timeout" and event["reason"] == "execution_timeout"
+    assert event["stopped"] is stop_on_kill
+    assert source.stopped == ([7] if stop_on_kill else [])
+
+
 def test_cluster_trigger_custom_targets(use_source):
     use_source(ScriptedSource(["available", "pending_terminate", "terminating", "terminated"]))
     event = run_once(XplentyClusterTrigger(3, target_statuses=["terminated"], failed_statuses=[]))
