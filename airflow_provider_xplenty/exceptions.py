@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class XplentyError(AirflowException):
@@ -41,6 +41,18 @@ class XplentyJobFailedError(XplentyError):
 
 class XplentyClusterFailedError(XplentyError):
     """A cluster reached a state from which it will not become available."""
+
+
+class XplentyJobEndedError(XplentyJobFailedError, AirflowFailException):
+    """A sensor saw its job end ``failed``/``stopped``: the task fails without retrying.
+
+    Retrying a sensor cannot change how a job ended (unlike ``XplentyRunJobOperator``, whose retry
+    starts a new job), so the retry would only delay the failure and its alert.
+    """
+
+
+class XplentyClusterEndedError(XplentyClusterFailedError, AirflowFailException):
+    """A sensor saw its cluster reach a failed status: the task fails without retrying."""
 
 
 class XplentyTimeoutError(XplentyError):

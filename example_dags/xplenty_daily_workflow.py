@@ -4,8 +4,8 @@ Tunables (read from the environment at parse time; no network or database access
 
 ``XPLENTY_CONN_ID``                Xplenty connection id (default ``xplenty_default``)
 ``XPLENTY_POLL_INTERVAL``          seconds between status polls of every wait (default 30)
-``XPLENTY_RETRY_DELAY``            seconds before the first retry of a job task (default 300)
-``XPLENTY_RETRY_BACKOFF``          exponential backoff multiplier for job retries (default 2.0)
+``XPLENTY_RETRY_DELAY``            seconds before the first retry of a task (default 300)
+``XPLENTY_RETRY_BACKOFF``          exponential backoff multiplier of the retries (default 2.0)
 ``XPLENTY_ALERT_SMTP_CONN_ID``     SMTP connection of the failure e-mail (default: ``[email] email_conn_id``,
                                    i.e. ``smtp_default``)
 
@@ -42,7 +42,8 @@ RUN_DATE = "{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}"
 MAIN_PACKAGE_ID = 103  # daily_rollup
 ADDITIONAL_PACKAGE_IDS = [101, 102]  # load_customers, enrich_orders: step 7, one mapped task each
 
-JOB_RETRIES: dict[str, Any] = {
+#: Every task retries: each is safe to retry (see "Retries" in the DAG doc).
+RETRIES: dict[str, Any] = {
     "retries": 2,
     "retry_delay": RETRY_DELAY,
     "retry_exponential_backoff": RETRY_BACKOFF,
@@ -72,7 +73,16 @@ The recurring workflow of the Xplenty API guide, one task per step:
 Step 5 is folded into step 3 because a retry must start a new job: if "run" and "monitor" were two
 tasks, retrying the monitor would only watch the same failed job again. `run_job` reattaches to
 its job when it is retried while the job still runs (so no duplicate) and starts a new one after
-the job failed. Job tasks retry twice with exponential backoff.
+the job failed.
+
+**Retries.** Every task retries twice with exponential backoff, because every one is safe to
+retry: `create_cluster` adopts the cluster its earlier try created (no second cluster),
+`run_job` reattaches or starts a new job as above, the terminate is idempotent, the checks just
+look again. A sensor that sees a failed status (cluster `error`) fails at once without retrying,
+since looking again cannot change it. Retries also absorb a scheduler race of Airflow 3.2/3.3
+([apache/airflow#67287](https://github.com/apache/airflow/issues/67287),
+[#72716](https://github.com/apache/airflow/issues/72716)) that can mark a deferrable task failed
+when its trigger fires within seconds of deferring.
 
 `<date>` is the run's logical date, or for a manual run (no logical date in Airflow 3) the time
 it was triggered, as `YYYYMMDD`.
@@ -96,7 +106,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=6),
-    default_args={"xplenty_conn_id": CONN_ID},
+    default_args={"xplenty_conn_id": CONN_ID, **RETRIES},
     on_failure_callback=XplentySmtpNotifier(
         smtp_conn_id=SMTP_CONN_ID, xplenty_conn_id=CONN_ID, cluster_task_id="create_cluster"
     ),
@@ -132,7 +142,6 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=3).total_seconds(),
-        **JOB_RETRIES,
     )
 
     @task
@@ -176,7 +185,6 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=3).total_seconds(),
-        **JOB_RETRIES,
     ).expand(package_id=ADDITIONAL_PACKAGE_IDS)
 
     terminate_cluster = XplentyTerminateClusterOperator(

@@ -1,7 +1,8 @@
 """Run one Xplenty package by hand: "Trigger DAG w/ config" in the Airflow UI fills in the form.
 
-Tunables (environment, read at parse time): ``XPLENTY_CONN_ID`` (default ``xplenty_default``) and
-``XPLENTY_POLL_INTERVAL`` (seconds, default 30).
+Tunables (environment, read at parse time): ``XPLENTY_CONN_ID`` (default ``xplenty_default``),
+``XPLENTY_POLL_INTERVAL`` (seconds, default 30) and ``XPLENTY_RETRY_DELAY`` (seconds before the
+first retry, default 60).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
 
 CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
 POLL_INTERVAL = float(os.environ.get("XPLENTY_POLL_INTERVAL", "30"))
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("XPLENTY_RETRY_DELAY", "60")))
+
+#: Every task may retry: each is safe to retry (see "Retries" in the DAG doc). A wrong package or
+#: an unusable cluster fails at once (AirflowFailException): retrying cannot fix the form's input.
+RETRIES: dict[str, Any] = {"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": 2.0}
 
 DOC = """
 ### Run an Xplenty package by hand
@@ -43,6 +49,12 @@ ended, whatever failed: a cluster this run created is terminated (with `terminat
 even when `use_cluster` or `resolve_package` fails. `create_cluster` terminates the cluster
 itself when it fails after creating it.
 
+**Retries.** Every task retries twice: `create_cluster` adopts the cluster its earlier try
+created, `run_job` reattaches to its job or starts a new one after a failed job, the terminate is
+idempotent. An unknown or ambiguous package and an unusable cluster fail at once. Retries also
+absorb a scheduler race of Airflow 3.2/3.3 (apache/airflow#67287, #72716) that can mark a
+deferrable task failed when its trigger fires within seconds of deferring.
+
 Variable values are Xplenty expressions: quote string literals, e.g.
 `{"InputPath": "'/input/2025-01-01'"}`. With `terminate_cluster` on, a reused cluster is
 terminated too.
@@ -55,7 +67,7 @@ with DAG(
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     render_template_as_native_obj=True,  # variables render as a dict, nodes as an int
-    default_args={"xplenty_conn_id": CONN_ID},
+    default_args={"xplenty_conn_id": CONN_ID, **RETRIES},
     params={
         "package": Param(
             103,
@@ -97,14 +109,24 @@ with DAG(
     @task
     def resolve_package() -> int:
         """Return the package id for the ``package`` param (an id or an exact name)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_xplenty.exceptions import XplentyApiError, XplentyConfigError
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
         package = get_current_context()["params"]["package"]
         hook = XplentyHook(CONN_ID)
-        if isinstance(package, int) or str(package).strip().isdigit():
-            found = hook.get_package(int(package))
-        else:
-            found = hook.find_package(str(package).strip())
+        try:
+            if isinstance(package, int) or str(package).strip().isdigit():
+                found = hook.get_package(int(package))
+            else:
+                found = hook.find_package(str(package).strip())
+        except XplentyConfigError as error:  # no such active package, or several: fix the form
+            raise AirflowFailException(str(error)) from error
+        except XplentyApiError as error:
+            if error.status_code == 404:
+                raise AirflowFailException(f"Package {package} does not exist: {error}") from error
+            raise
         print(f"Package {found.id} {found.name!r} ({found.flow_type}, {found.status})")
         return found.id
 
@@ -151,6 +173,8 @@ with DAG(
     @task(trigger_rule="none_failed_min_one_success")
     def use_cluster() -> int:
         """Return the cluster to run on: the one given in the params, else the one just created."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
         from airflow_provider_xplenty.models import ClusterStatus
 
@@ -161,7 +185,7 @@ with DAG(
             raise RuntimeError("No cluster: create_cluster did not return one and no cluster_id was given")
         cluster = XplentyHook(CONN_ID).get_cluster(int(cluster_id))
         if cluster.status in ClusterStatus.failed_states():
-            raise RuntimeError(f"Cluster {cluster.id} is {cluster.status}; it cannot run jobs")
+            raise AirflowFailException(f"Cluster {cluster.id} is {cluster.status}; it cannot run jobs")
         print(f"Using cluster {cluster.id} {cluster.name!r} ({cluster.status}): {cluster.html_url}")
         return cluster.id
 

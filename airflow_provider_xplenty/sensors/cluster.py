@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
 
-from airflow_provider_xplenty.exceptions import XplentyClusterFailedError, XplentyConfigError, XplentyError
+from airflow_provider_xplenty.exceptions import XplentyClusterEndedError, XplentyConfigError, XplentyError
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import ClusterStatus
 from airflow_provider_xplenty.operators._base import (
@@ -146,8 +146,8 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
 
     :param cluster_id: the cluster (templated).
     :param target_statuses: statuses that end the wait successfully.
-    :param failed_statuses: statuses that fail the task (default ``error``, plus ``pending_terminate``,
-        ``terminating`` and ``terminated`` unless one of those is a target).
+    :param failed_statuses: statuses that fail the task at once, without retries (default ``error``, plus
+        ``pending_terminate``, ``terminating`` and ``terminated`` unless one of those is a target).
     :param xplenty_conn_id: the Airflow connection (templated).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param hook_params: extra keyword arguments for the hooks.
@@ -159,7 +159,7 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
 
     kind = "cluster"
     id_field = "cluster_id"
-    failure_error = XplentyClusterFailedError
+    failure_error = XplentyClusterEndedError
     template_fields: Sequence[str] = ("cluster_id", "xplenty_conn_id")
     operator_extra_links = (XplentyClusterLink(),)
 

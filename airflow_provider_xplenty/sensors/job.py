@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_xplenty.exceptions import XplentyJobFailedError
+from airflow_provider_xplenty.exceptions import XplentyJobEndedError
 from airflow_provider_xplenty.links.xplenty import XplentyJobLink
 from airflow_provider_xplenty.models import JobStatus
 from airflow_provider_xplenty.operators._base import IdArg
@@ -17,7 +17,8 @@ class XplentyJobSensor(XplentyStatusSensorBase):
 
     :param job_id: the job (templated), e.g. ``"{{ ti.xcom_pull('run_job', key='job_id') }}"``.
     :param target_statuses: statuses that end the wait successfully (default ``completed``).
-    :param failed_statuses: statuses that fail the task (default ``failed``, ``stopped``).
+    :param failed_statuses: statuses that fail the task at once, without retries (default ``failed``,
+        ``stopped``): looking again cannot change how the job ended.
     :param xplenty_conn_id: the Airflow connection (templated).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param hook_params: extra keyword arguments for the hooks.
@@ -29,7 +30,7 @@ class XplentyJobSensor(XplentyStatusSensorBase):
 
     kind = "job"
     id_field = "job_id"
-    failure_error = XplentyJobFailedError
+    failure_error = XplentyJobEndedError
     template_fields: Sequence[str] = ("job_id", "xplenty_conn_id")
     operator_extra_links = (XplentyJobLink(),)
 

@@ -77,7 +77,12 @@ def test_scheduled_run_fails_and_sends_one_email(_smtp_server: SmtpSink, tmp_pat
             if runs and runs[0]["state"] in ("success", "failed"):
                 break
             time.sleep(2)
-        assert [r["state"] for r in runs] == ["failed"]
+        tis = requests.get(
+            f"{stack.url}/api/v2/dags/{DAG_ID}/dagRuns/{runs[0]['dag_run_id']}/taskInstances", timeout=10
+        ).json()["task_instances"]
+        tried = {ti["task_id"]: (ti["state"], ti["try_number"]) for ti in tis}
+        assert [r["state"] for r in runs] == ["failed"], tried
+        assert tried["run_job"] == ("failed", 3), tried
         deadline = time.monotonic() + 60
         while not _smtp_server.messages and time.monotonic() < deadline:
             time.sleep(1)  # the dag-processor runs the callback a little later

@@ -124,7 +124,10 @@ def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
 
 
 def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emulator: Any) -> None:
-    emulator.add_fault(kind="cluster_failure")  # the next cluster goes pending -> creating -> error
+    # Every try's cluster goes pending -> creating -> error (create_cluster retries twice, each
+    # time with a new cluster: the failed one was terminated, so there is nothing to adopt).
+    for _ in range(3):
+        emulator.add_fault(kind="cluster_failure")
 
     dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
 
@@ -137,5 +140,18 @@ def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emul
     )
     assert states["terminate_cluster"] == "success"  # idempotent after create_cluster's own cleanup
     assert emulator.jobs() == []
-    (cluster,) = emulator.clusters()
-    assert cluster["status"] == "terminated"
+    clusters = emulator.clusters()
+    assert [c["status"] for c in clusters] == ["terminated"] * 3
+
+
+def test_manual_run_retries_a_cluster_that_failed_to_provision(manual_dag: Any, emulator: Any) -> None:
+    emulator.add_fault(kind="cluster_failure")  # only the first try's cluster ends in error
+
+    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+
+    states = task_states(dag_run)
+    assert dag_run.state == "success", states
+    first, second = emulator.clusters()
+    assert (first["status"], second["status"]) == ("terminated", "terminated")
+    (job,) = emulator.jobs()
+    assert (job["cluster_id"], job["status"]) == (second["id"], "completed")

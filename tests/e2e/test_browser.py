@@ -221,10 +221,11 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     assert "airflow_provider_xplenty.triggers.xplenty.XplentyJobTrigger" in trigger_log
     assert "Trigger fired event" in trigger_log and f"'job_id': {job_id}" in trigger_log
 
-    # The task log shows the output preview, whose lines are derived from the variables.
-    task_log = json.dumps(
-        _api(stack, "GET", f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances/run_job/logs/1").json()
-    )
+    # The task log shows the output preview, whose lines are derived from the variables. (Read the
+    # last try's log: a retry, e.g. after Airflow's defer/resume race, reattaches to the same job.)
+    base = f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances/run_job"
+    last_try = _api(stack, "GET", base).json()["try_number"]
+    task_log = json.dumps(_api(stack, "GET", f"{base}/logs/{last_try}").json())
     assert "/input_ui" in task_log, "the output preview is not in the task log"
 
     page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/run_job")

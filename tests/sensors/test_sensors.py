@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from xplenty_dagtest import HOOK, new_dag, run_dag, states, xcom
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
@@ -36,6 +39,28 @@ def sensor_kwargs(mode):
     return {"poke_interval": 0.1, "timeout": 30, "hook_params": HOOK, **mode}
 
 
+def tries(dag_run):
+    """Return ``{task_id: try_number}`` of a finished run."""
+    return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
+
+
+def test_failed_status_errors_are_not_retried():
+    from airflow_provider_xplenty.exceptions import (
+        XplentyClusterEndedError,
+        XplentyClusterFailedError,
+        XplentyJobEndedError,
+        XplentyJobFailedError,
+    )
+
+    assert XplentyClusterSensor.failure_error is XplentyClusterEndedError
+    assert XplentyJobSensor.failure_error is XplentyJobEndedError
+    for error, base in (
+        (XplentyClusterEndedError, XplentyClusterFailedError),
+        (XplentyJobEndedError, XplentyJobFailedError),
+    ):
+        assert issubclass(error, AirflowFailException) and issubclass(error, base)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_cluster_sensor_waits_until_available(emu, register_dag, mode):
     cluster = XplentyHook().create_cluster(nodes=2)
@@ -57,10 +82,14 @@ def test_cluster_sensor_fails_on_error_status(emu, register_dag, mode):
     with new_dag(
         "cluster_sensor_err", on_failure_callback=lambda c: seen.append(str(c.get("exception")))
     ) as dag:
-        XplentyClusterSensor(task_id="wait", cluster_id=cluster.id, **sensor_kwargs(mode))
+        XplentyClusterSensor(
+            task_id="wait", cluster_id=cluster.id, retries=2, retry_delay=timedelta(0), **sensor_kwargs(mode)
+        )
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"wait": "failed"}
     assert f"cluster {cluster.id} is error" in seen[0]
+    # looking again cannot change a failed status: the retries are not used
+    assert tries(dr) == {"wait": 1}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -74,9 +103,12 @@ def test_job_sensor(emu, register_dag, mode):
     seen = []
     with new_dag("job_sensor", on_failure_callback=lambda c: seen.append(str(c.get("exception")))) as dag:
         XplentyJobSensor(task_id="good", job_id=good.id, **sensor_kwargs(mode))
-        XplentyJobSensor(task_id="bad", job_id=str(bad.id), **sensor_kwargs(mode))
+        XplentyJobSensor(
+            task_id="bad", job_id=str(bad.id), retries=1, retry_delay=timedelta(0), **sensor_kwargs(mode)
+        )
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"good": "success", "bad": "failed"}
+    assert tries(dr)["bad"] == 1
     assert xcom(dr, "good") == "completed"
     assert any("Column 'total' is missing" in s for s in seen), seen
     assert xcom(dr, "good", "_link_XplentyJobLink") == good.html_url
