@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -192,6 +193,8 @@ class XplentyTaskMixin:
                     history=history,
                     hook_params=self.hook_params,
                     transient_error_timeout=self.transient_error_timeout,
+                    # the status was read just now: the trigger's first poll can wait an interval
+                    first_poll_at=time.time() + poll_interval,
                     **(trigger_extra or {}),
                 ),
                 method_name=method_name,

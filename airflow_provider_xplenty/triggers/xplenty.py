@@ -218,6 +218,7 @@ class _XplentyStatusTrigger(BaseTrigger):
         history: list[dict[str, Any]] | None = None,
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.resource_id = int(resource_id)
@@ -230,6 +231,7 @@ class _XplentyStatusTrigger(BaseTrigger):
         self.history: list[dict[str, Any]] = [dict(h) for h in (history or [])]
         self.hook_params: dict[str, Any] = dict(hook_params or {})
         self.transient_error_timeout = float(transient_error_timeout)
+        self.first_poll_at = None if first_poll_at is None else float(first_poll_at)
         self._source: StatusSource | None = None
 
     # -- serialization -------------------------------------------------------------------------
@@ -249,6 +251,7 @@ class _XplentyStatusTrigger(BaseTrigger):
             "history": [dict(h) for h in self.history],
             "hook_params": dict(self.hook_params),
             "transient_error_timeout": self.transient_error_timeout,
+            "first_poll_at": self.first_poll_at,
         }
         kwargs.update(self._extra_kwargs())
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
@@ -324,6 +327,27 @@ class _XplentyStatusTrigger(BaseTrigger):
         """Act when a deadline passes (subclasses stop the job); return extra event fields."""
         return {}
 
+    async def _wait_for_first_poll(self, deadline: float | None) -> None:
+        """Sleep until ``first_poll_at`` (or the deadline, if sooner).
+
+        The deferring task has just read the status, so polling again at once would cost a credit
+        for nothing, and an event within seconds of deferring can meet an Airflow scheduler race
+        that fails the resumed task (apache/airflow#67287; see docs/operators.md).
+        """
+        if self.first_poll_at is None:
+            return
+        until = self.first_poll_at if deadline is None else min(self.first_poll_at, deadline)
+        pause = until - time.time()
+        if pause > 0:
+            await asyncio.sleep(pause)
+
+    def _last_status(self, snap: StatusSnapshot | None) -> str:
+        if snap is not None:
+            return str(snap.status)
+        if self.history:
+            return str(self.history[-1].get("status"))
+        return "unknown"
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a target status, a failed status, a deadline, or a non-transient API error."""
         deadline, reason = self._deadline()
@@ -331,6 +355,7 @@ class _XplentyStatusTrigger(BaseTrigger):
         recorder = StatusRecorder(self.kind, self.resource_id, self.history, self.log)
         stream = self.source.watch(self.kind, self.resource_id).__aiter__()
         try:
+            await self._wait_for_first_poll(deadline)
             while True:
                 remaining = None if deadline is None else deadline - time.time()
                 timed_out = remaining is not None and remaining <= 0
@@ -346,7 +371,7 @@ class _XplentyStatusTrigger(BaseTrigger):
                         "timeout",
                         f"Xplenty {self.kind} {self.resource_id} did not reach "
                         f"{'/'.join(self.target_statuses)} before the task's {what}"
-                        f" (last status: {snap.status if snap else 'unknown'})",
+                        f" (last status: {self._last_status(snap)})",
                         snap,
                         reason=reason,
                         **extra,
@@ -400,6 +425,8 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
     :param stop_on_kill: stop the job when a user kills the deferred task (Airflow 3.3 ``on_kill``).
     :param hook_params: keyword arguments for ``XplentyAsyncHook``.
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
+    :param first_poll_at: wall-clock time (``time.time()``) of the first poll; the operators set it
+        one ``poll_interval`` after the status check they made before deferring. Default: at once.
     """
 
     kind = "job"
@@ -419,6 +446,7 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
         stop_on_kill: bool = True,
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__(
             resource_id=job_id,
@@ -431,6 +459,7 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
             history=history,
             hook_params=hook_params,
             transient_error_timeout=transient_error_timeout,
+            first_poll_at=first_poll_at,
         )
         self.job_id = self.resource_id
         self.stop_on_timeout = bool(stop_on_timeout)
@@ -478,6 +507,8 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
     :param terminate_on_kill: terminate the cluster when a user kills the deferred task (3.3 ``on_kill``).
     :param hook_params: keyword arguments for ``XplentyAsyncHook``.
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
+    :param first_poll_at: wall-clock time (``time.time()``) of the first poll; the operators set it
+        one ``poll_interval`` after the status check they made before deferring. Default: at once.
     """
 
     kind = "cluster"
@@ -501,6 +532,7 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
         terminate_on_kill: bool = False,
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__(
             resource_id=cluster_id,
@@ -513,6 +545,7 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
             history=history,
             hook_params=hook_params,
             transient_error_timeout=transient_error_timeout,
+            first_poll_at=first_poll_at,
         )
         self.cluster_id = self.resource_id
         self.terminate_on_kill = bool(terminate_on_kill)

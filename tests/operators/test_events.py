@@ -102,3 +102,18 @@ def test_error_event_says_what_really_happens_to_the_job(emu):
     with pytest.raises(XplentyError) as caught:
         op.execute_complete(context={}, event=running, job_id=job.id)  # no retries left
     assert "keeps running (no retry will wait on it)" in str(caught.value)
+
+
+def test_deferred_trigger_polls_first_one_interval_after_the_check(emu):
+    """The task read the status just before deferring: the trigger's first poll waits an interval."""
+    import time
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    task = XplentyCreateClusterOperator(task_id="create", nodes=2, deferrable=True, poll_interval=45)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context={})
+    after = time.time()
+    _, kwargs = deferred.value.trigger.serialize()
+    assert before + 45 <= kwargs["first_poll_at"] <= after + 45

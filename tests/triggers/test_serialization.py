@@ -24,6 +24,7 @@ TRIGGERS = [
         history=[{"status": "idle", "at": "2026-01-01T00:00:00+00:00"}],
         stop_on_kill=False,
         hook_params={"retry_limit": 1},
+        first_poll_at=time.time() + 0.5,
     ),
     XplentyJobTrigger(job_id=5002),
     XplentyClusterTrigger(cluster_id=1001, terminate_on_kill=True, poll_interval=2),

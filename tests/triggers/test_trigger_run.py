@@ -57,6 +57,46 @@ def test_job_trigger_success_keeps_history_and_survives_transient_errors(emu):
     assert all(h["at"].endswith("+00:00") for h in event["history"])
 
 
+def _gets(emu, path):
+    return [r for r in emu.requests()["requests"] if r["method"] == "GET" and r["path"].endswith(path)]
+
+
+def test_first_poll_waits_until_first_poll_at(emu):
+    job = started_job(emu)
+    before = len(_gets(emu, f"/jobs/{job.id}"))
+    start = time.time()
+    trigger = XplentyJobTrigger(job.id, poll_interval=0.05, first_poll_at=start + 0.5)
+
+    async def go():
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        await asyncio.sleep(0.4)
+        polled_early = len(_gets(emu, f"/jobs/{job.id}")) - before
+        return polled_early, (await task).payload
+
+    polled_early, event = asyncio.run(go())
+    assert polled_early == 0, "the trigger polled before first_poll_at"
+    assert validate_event(event, kind="job")["status"] == "success"
+    assert time.time() - start >= 0.5
+
+
+def test_deadline_before_first_poll_at_times_out_with_the_known_status(emu):
+    emu.set_speed(1.0, durations={**FAST, "job_running": 60})
+    job = started_job(emu)
+    trigger = XplentyJobTrigger(
+        job.id,
+        poll_interval=0.05,
+        end_time=time.time() + 0.2,
+        first_poll_at=time.time() + 30,
+        history=[{"status": "running", "at": "2026-01-01T00:00:00+00:00"}],
+    )
+    start = time.monotonic()
+    event = validate_event(first_event(trigger), kind="job")
+    assert time.monotonic() - start < 10  # the deadline, not first_poll_at, ends the sleep
+    assert event["status"] == "timeout"
+    assert "(last status: running)" in event["message"]
+    assert event["stopped"] is True
+
+
 def test_job_trigger_failed_event_carries_errors(emu):
     emu.add_fault(kind="job_failure", package_id=101, message="Division by zero in select_3")
     job = started_job(emu)
