@@ -78,8 +78,9 @@ the job failed.
 **Retries.** Every task retries twice with exponential backoff, because every one is safe to
 retry: `create_cluster` adopts the cluster its earlier try created (no second cluster),
 `run_job` reattaches or starts a new job as above, the terminate is idempotent, the checks just
-look again. A sensor that sees a failed status (cluster `error`) fails at once without retrying,
-since looking again cannot change it. Retries also absorb a scheduler race of Airflow 3.2/3.3
+look again. A check that sees a definite failure (a cluster in `error`, a job that did not complete
+or ran with the wrong variables) fails at once without retrying, since looking again cannot
+change it. Retries also absorb a scheduler race of Airflow 3.2/3.3
 ([apache/airflow#67287](https://github.com/apache/airflow/issues/67287),
 [#72716](https://github.com/apache/airflow/issues/72716)) that can mark a deferrable task failed
 when its trigger fires within seconds of deferring.
@@ -146,18 +147,25 @@ with DAG(
 
     @task
     def verify_job(job_id: int, run_date: str) -> dict[str, Any]:
-        """Read the job back: it completed, and ran with this run's dated variables."""
+        """Read the job back: it completed, and ran with this run's dated variables.
+
+        A wrong answer fails at once (``AirflowFailException``): reading it again cannot change it.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
         hook = XplentyHook(CONN_ID)
         job = hook.get_job(int(job_id))
         if not job.is_successful:
-            raise RuntimeError(f"Job {job.id} is {job.status}, expected completed: {job.errors or ''}")
+            raise AirflowFailException(
+                f"Job {job.id} is {job.status}, expected completed: {job.errors or ''}"
+            )
         variables = hook.get_job_variables(job.id) or job.variables
         expected = {"InputPath": f"'/input{run_date}'", "OutputPath": f"'/output{run_date}'"}
         wrong = {k: variables.get(k) for k, v in expected.items() if variables.get(k) != v}
         if wrong:
-            raise RuntimeError(f"Job {job.id} ran with {wrong}, expected {expected}")
+            raise AirflowFailException(f"Job {job.id} ran with {wrong}, expected {expected}")
         print(f"Job {job.id} completed in {job.runtime_in_seconds}s with {expected}: {job.html_url}")
         return {"job_id": job.id, "status": job.status, "variables": expected, "html_url": job.html_url}
 

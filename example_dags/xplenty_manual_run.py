@@ -51,7 +51,7 @@ itself when it fails after creating it.
 
 **Retries.** Every task retries twice: `create_cluster` adopts the cluster its earlier try
 created, `run_job` reattaches to its job or starts a new one after a failed job, the terminate is
-idempotent. An unknown or ambiguous package and an unusable cluster fail at once. Retries also
+idempotent. An unknown or ambiguous package, a missing or unusable cluster fail at once. Retries also
 absorb a scheduler race of Airflow 3.2/3.3 (apache/airflow#67287, #72716) that can mark a
 deferrable task failed when its trigger fires within seconds of deferring.
 
@@ -121,11 +121,14 @@ with DAG(
                 found = hook.get_package(int(package))
             else:
                 found = hook.find_package(str(package).strip())
-        except XplentyConfigError as error:  # no such active package, or several: fix the form
+        except XplentyConfigError as error:  # no active package of that name, or several: fix the form
             raise AirflowFailException(str(error)) from error
         except XplentyApiError as error:
             if error.status_code == 404:
-                raise AirflowFailException(f"Package {package} does not exist: {error}") from error
+                raise AirflowFailException(
+                    f"Package {package} was not found in the connection's account: check the package id"
+                    f" and the connection's Account ID ({error})"
+                ) from error
             raise
         print(f"Package {found.id} {found.name!r} ({found.flow_type}, {found.status})")
         return found.id
@@ -182,7 +185,9 @@ with DAG(
         given = context["params"].get("cluster_id")
         cluster_id = given if given is not None else context["ti"].xcom_pull(task_ids="create_cluster")
         if cluster_id is None:
-            raise RuntimeError("No cluster: create_cluster did not return one and no cluster_id was given")
+            raise AirflowFailException(
+                "No cluster: create_cluster did not return one and no cluster_id was given"
+            )
         cluster = XplentyHook(CONN_ID).get_cluster(int(cluster_id))
         if cluster.status in ClusterStatus.failed_states():
             raise AirflowFailException(f"Cluster {cluster.id} is {cluster.status}; it cannot run jobs")

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+)
 
 from airflow_provider_xplenty.exceptions import XplentyClusterEndedError, XplentyConfigError, XplentyError
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
@@ -98,7 +103,14 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
         """Poke/reschedule as usual, or (deferrable) check once and then defer to a trigger."""
         if not self.deferrable:
             return super().execute(context)
-        result = self.poke(context)
+        try:
+            result = self.poke(context)
+        except AirflowFailException as error:
+            # as in poke mode and after the trigger: soft_fail/never_fail skip instead of failing
+            if self.soft_fail or self.never_fail:
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise AirflowSkipException(f"Skipping due to {flag} is set to True: {error}") from error
+            raise
         if result.is_done:
             return result.xcom_value
         history = [{"status": self._last_status, "at": utc_iso()}] if self._last_status else []
@@ -154,7 +166,7 @@ class XplentyClusterSensor(XplentyStatusSensorBase):
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated (deferred).
 
     Plus the ``BaseSensorOperator`` arguments: ``mode`` (``poke``/``reschedule``), ``poke_interval``
-    (default 30 here), ``timeout``, ``soft_fail``.
+    (default 30 here), ``timeout``, ``soft_fail`` (skip instead of failing, on a timeout or a failed status).
     """
 
     kind = "cluster"

@@ -25,7 +25,7 @@ class XplentyJobSensor(XplentyStatusSensorBase):
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated (deferred).
 
     Plus the ``BaseSensorOperator`` arguments: ``mode`` (``poke``/``reschedule``), ``poke_interval``
-    (default 30 here), ``timeout``, ``soft_fail``.
+    (default 30 here), ``timeout``, ``soft_fail`` (skip instead of failing, on a timeout or a failed status).
     """
 
     kind = "job"

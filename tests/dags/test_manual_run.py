@@ -81,12 +81,17 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
     assert job["variables"]["InputPath"] == "'/input'"  # the form's default variables
 
 
-def test_manual_run_with_an_unknown_package_fails_before_any_cluster(manual_dag: Any, emulator: Any) -> None:
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": "no_such_package"})
+@pytest.mark.parametrize("package", ["no_such_package", 999], ids=["name", "id"])
+def test_manual_run_with_an_unknown_package_fails_before_any_cluster(
+    manual_dag: Any, emulator: Any, package: Any
+) -> None:
+    dag_run = manual_dag.test(logical_date=None, run_conf={"package": package})
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
     assert states["resolve_package"] == "failed"
+    tries = {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
+    assert tries["resolve_package"] == 1  # a wrong package in the form is not retried
     assert states["run_job"] == "upstream_failed"
     assert emulator.jobs() == []
     assert all(c["status"] not in {"pending", "creating", "available", "idle"} for c in emulator.clusters())

@@ -92,6 +92,20 @@ def test_cluster_sensor_fails_on_error_status(emu, register_dag, mode):
     assert tries(dr) == {"wait": 1}
 
 
+@pytest.mark.parametrize("already", [True, False], ids=["error-before-first-check", "error-later"])
+@pytest.mark.parametrize("mode", MODES)
+def test_soft_fail_skips_on_a_failed_status_in_every_mode(emu, register_dag, mode, already):
+    emu.add_fault(kind="cluster_failure")
+    cluster = XplentyHook().create_cluster(nodes=2)
+    if already:
+        emu.advance(60)
+        assert emu.clusters()[0]["status"] == "error"
+    with new_dag("cluster_sensor_soft_fail") as dag:
+        XplentyClusterSensor(task_id="wait", cluster_id=cluster.id, soft_fail=True, **sensor_kwargs(mode))
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"wait": "skipped"}
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_job_sensor(emu, register_dag, mode):
     emu.set_speed(1.0, durations={**FAST, "cluster_pending": 0, "cluster_creating": 0})
