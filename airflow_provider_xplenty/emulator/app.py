@@ -73,6 +73,11 @@ def error_body(status: int, message: str, errors: dict[str, list[str]] | None = 
     return body
 
 
+def _query_string(scope: Scope) -> str:
+    """The raw query string of a request, for the request log."""
+    return bytes(scope.get("query_string", b"")).decode("latin-1")
+
+
 def _json_bytes(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -282,13 +287,13 @@ class ApiGate:
                 default_limit,
                 default_limit,
             )
-            store.log_request(method, path, 401, 0)
+            store.log_request(method, path, 401, 0, _query_string(scope))
             return
         limit, remaining = store.rate_status(key)
         slug = match.group(1) if match else None
         if slug is not None and (slug not in store.accounts or store.keys[key] != slug):
             await self._reply(send, 404, error_body(404, f"Account {slug!r} not found."), limit, remaining)
-            store.log_request(method, path, 404, 0)
+            store.log_request(method, path, 404, 0, _query_string(scope))
             return
         accept = headers.get("accept", "")
         if VENDOR_TYPE not in accept.lower():
@@ -300,7 +305,7 @@ class ApiGate:
                 limit,
                 remaining,
             )
-            store.log_request(method, path, status, 0)
+            store.log_request(method, path, status, 0, _query_string(scope))
             return
         version_match = _VERSION.search(accept)
         version = int(version_match.group(1)) if version_match else 2
@@ -309,19 +314,19 @@ class ApiGate:
             texts = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
             text = texts.get(fault.status, "Gateway Timeout")
             await self._reply(send, fault.status, error_body(fault.status, text), limit, remaining)
-            store.log_request(method, path, fault.status, 0)
+            store.log_request(method, path, fault.status, 0, _query_string(scope))
             return
         fault = faults.take("rate_limit", method, path)
         if fault is not None:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0, extra)
-            store.log_request(method, path, 429, 0)
+            store.log_request(method, path, 429, 0, _query_string(scope))
             return
         free = path.endswith("/rate_limit_status")
         allowed, limit, remaining = store.charge(key, free)
         if not allowed:
             await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0)
-            store.log_request(method, path, 429, 0)
+            store.log_request(method, path, 429, 0, _query_string(scope))
             return
         credit = 0 if free else 1
         scope["xplenty"] = {"account": slug or store.keys[key], "api_key": key, "version": version}
@@ -349,7 +354,7 @@ class ApiGate:
             if status_box[0] == 0:
                 await self._reply(send, 500, error_body(500, "Internal emulator error"), limit, remaining)
                 status_box[0] = 500
-        store.log_request(method, path, status_box[0], credit)
+        store.log_request(method, path, status_box[0], credit, _query_string(scope))
 
     async def _lost(
         self,
@@ -371,9 +376,9 @@ class ApiGate:
         await self.app(scope, receive, capture)
         if fault.mode == "504":
             await self._reply(send, 504, error_body(504, "Gateway Timeout"), limit, remaining)
-            self.store.log_request(method, path, 504, credit)
+            self.store.log_request(method, path, 504, credit, _query_string(scope))
             return
-        self.store.log_request(method, path, 0, credit)
+        self.store.log_request(method, path, 0, credit, _query_string(scope))
         transport = getattr(getattr(receive, "__self__", None), "transport", None)
         if transport is not None:
             transport.close()

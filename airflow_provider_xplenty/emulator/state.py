@@ -1287,10 +1287,12 @@ class Store:
                 }
             }
 
-    def log_request(self, method: str, path: str, status: int, credit: int) -> None:
+    def log_request(self, method: str, path: str, status: int, credit: int, query: str = "") -> None:
         """Append to the request log and update the totals."""
         with self.lock:
-            self.request_log.append({"method": method, "path": path, "status": status, "credit": credit})
+            self.request_log.append(
+                {"method": method, "path": path, "query": query, "status": status, "credit": credit}
+            )
             self.totals["count"] += 1
             self.totals["credits"] += credit
             by_status = self.totals["by_status"]

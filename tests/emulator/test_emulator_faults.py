@@ -131,7 +131,7 @@ def test_fault_lost_response_drop_creates_job(emu, api):
     assert len(api.get("/clusters").json()) == 2
     assert api.get("/packages").status_code == 200  # the server is fine afterwards
     log = emu.requests()["requests"]
-    assert {"method": "POST", "path": "/demo/api/jobs", "status": 0, "credit": 1} in log
+    assert {"method": "POST", "path": "/demo/api/jobs", "query": "", "status": 0, "credit": 1} in log
 
 
 def test_fault_lost_response_504_creates_cluster(emu, api):
@@ -192,16 +192,16 @@ def test_control_seed_accounts_and_packages(emu):
 
 
 def test_control_request_log_totals_and_credits(emu, api):
-    api.get("/packages")
+    api.get("/packages?status=archived&limit=5")
     api.get("/packages/999")
     api.get("/rate_limit_status")
     requests.get(f"{emu.url}/demo/api/packages", timeout=10)  # no auth -> 401, no credit
     log = emu.requests()
-    assert [(r["method"], r["path"], r["status"], r["credit"]) for r in log["requests"]] == [
-        ("GET", "/demo/api/packages", 200, 1),
-        ("GET", "/demo/api/packages/999", 404, 1),
-        ("GET", "/demo/api/rate_limit_status", 200, 0),
-        ("GET", "/demo/api/packages", 401, 0),
+    assert [(r["method"], r["path"], r["query"], r["status"], r["credit"]) for r in log["requests"]] == [
+        ("GET", "/demo/api/packages", "status=archived&limit=5", 200, 1),
+        ("GET", "/demo/api/packages/999", "", 404, 1),
+        ("GET", "/demo/api/rate_limit_status", "", 200, 0),
+        ("GET", "/demo/api/packages", "", 401, 0),
     ]
     assert log["totals"] == {"count": 4, "credits": 2, "by_status": {"200": 2, "404": 1, "401": 1}}
 

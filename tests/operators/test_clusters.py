@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from xplenty_dagtest import HOOK, POLL, new_dag, run_dag, states, try_numbers, when, xcom
+from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
 from airflow_provider_xplenty.exceptions import XplentyApiError
 from airflow_provider_xplenty.models import Cluster
@@ -208,12 +208,7 @@ def test_retry_after_a_failure_while_waiting_adopts_the_cluster(emu, register_da
     def creating():
         return [c["id"] for c in emu.clusters() if c["status"] == "creating"]
 
-    watch = when(
-        lambda: bool(creating()),
-        lambda: emu.add_fault(
-            kind="server_error", status=503, path_contains=f"/clusters/{creating()[0]}", method="GET", count=2
-        ),
-    )
+    watch = when(lambda: bool(creating()), lambda: fail_status_reads(emu, "clusters"))
     with new_dag("create_retry", retries=1) as dag:
         create_task(deferrable=deferrable, transient_error_timeout=0, time_to_idle=1800, name=None)
     dr = run_dag(dag, register_dag)

@@ -101,3 +101,12 @@ def when(condition: Callable[[], bool], action: Callable[[], Any], *, timeout: f
     thread = When(condition, action, timeout)
     thread.start()
     return thread
+
+
+def fail_status_reads(emu: Any, kind: str, count: int = 2) -> None:
+    """Make the next ``count`` status reads of ``kind`` ("jobs"/"clusters") answer 503.
+
+    Matches ``GET {kind}/{id}`` and the ``GET {kind}?...`` list calls alike, so the fault reaches a
+    wait whichever status source serves it (one GET per resource, or the shared watcher's list).
+    """
+    emu.add_fault(kind="server_error", status=503, path_contains=f"/{kind}", method="GET", count=count)
