@@ -54,12 +54,13 @@ def get_provider_info() -> dict[str, Any]:
                         "description": (
                             "Let all Xplenty triggers of one connection in a triggerer process share one "
                             "poll loop that lists recently updated jobs and clusters, so the API credits "
-                            "spent per poll interval do not grow with the number of waiting tasks."
+                            "spent per poll interval do not grow with the number of waiting tasks. "
+                            "False: one GET per waiting resource per poll interval."
                         ),
                         "version_added": "0.1.0",
                         "type": "boolean",
-                        "example": "True",
-                        "default": "False",
+                        "example": "False",
+                        "default": "True",
                     }
                 },
             }

@@ -3,10 +3,10 @@
 Triggers never call the API themselves: they ask :func:`get_status_source` for a
 :class:`StatusSource` and iterate over the :class:`StatusSnapshot` objects it yields.
 
-* :class:`PollingStatusSource` (default): one ``GET`` per resource per poll interval.
-* :class:`SharedStatusSource` / :class:`SharedStatusPoller` (``[xplenty] shared_watcher = True``):
+* :class:`SharedStatusSource` / :class:`SharedStatusPoller` (default, ``[xplenty] shared_watcher``):
   one poll loop per connection in a triggerer process lists the recently updated jobs/clusters
   (``sort=updated``, ``since=``) and serves every waiting trigger (DESIGN.md "Shared watching").
+* :class:`PollingStatusSource` (``shared_watcher = False``): one ``GET`` per resource per poll interval.
 
 Operators and sensors that wait in a worker use the blocking twin, :class:`SyncPollingStatusSource`.
 """
@@ -515,7 +515,7 @@ def shared_watching_enabled() -> bool:
         from airflow.sdk.configuration import conf
     except ImportError:  # older task SDKs
         from airflow.configuration import conf  # type: ignore[no-redef]
-    return bool(conf.getboolean("xplenty", "shared_watcher", fallback=False))
+    return bool(conf.getboolean("xplenty", "shared_watcher", fallback=True))
 
 
 def get_status_source(
@@ -528,8 +528,9 @@ def get_status_source(
 ) -> StatusSource:
     """Return the status source triggers use for this connection (the seam for a shared poller).
 
-    One ``GET`` per resource per interval by default; with ``[xplenty] shared_watcher = True``, one
-    list call per connection per interval serves every trigger (:class:`SharedStatusPoller`).
+    By default one list call per connection per interval serves every trigger
+    (:class:`SharedStatusPoller`); with ``[xplenty] shared_watcher = False``, one ``GET`` per resource
+    per interval.
     """
     cls: type[PollingStatusSource] | type[SharedStatusSource] = (
         SharedStatusSource if shared_watching_enabled() else PollingStatusSource

@@ -1,4 +1,4 @@
-"""Shared watching (opt-in ``[xplenty] shared_watcher``): many triggers, one list call per poll."""
+"""Shared watching (``[xplenty] shared_watcher``, on by default): many triggers, one list call per poll."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def shared(monkeypatch, xplenty_emulator):
 
 def test_switch_selects_the_source(monkeypatch):
     monkeypatch.delenv("AIRFLOW__XPLENTY__SHARED_WATCHER", raising=False)
+    assert isinstance(get_status_source("c", poll_interval=1), SharedStatusSource)  # the default
+    monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "False")
     assert isinstance(get_status_source("c", poll_interval=1), PollingStatusSource)
     monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "True")
     assert isinstance(get_status_source("c", poll_interval=1), SharedStatusSource)

@@ -22,8 +22,10 @@ FAST = {
 NO_RETRY = {"retry_limit": 0}
 
 
-@pytest.fixture()
-def emu(xplenty_emulator):
+@pytest.fixture(params=["shared", "polling"])
+def emu(request, monkeypatch, xplenty_emulator):
+    """The emulator, with the triggers reading statuses through each status source in turn."""
+    monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", str(request.param == "shared"))
     xplenty_emulator.set_speed(1.0, durations=FAST)
     return xplenty_emulator
 
