@@ -500,6 +500,14 @@ class SharedStatusSource(PollingStatusSource):
     async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncGenerator[StatusSnapshot, None]:
         """Watch through the connection's shared poller."""
         poller = SharedStatusPoller.for_connection(self.xplenty_conn_id, self.hook_params, self._log)
+        if self._log is not None:
+            self._log.info(
+                "Watching Xplenty %s %s through the shared poller of connection %s "
+                "(one list call per poll for every task waiting on this connection)",
+                kind,
+                resource_id,
+                self.xplenty_conn_id,
+            )
         async for snapshot in poller.watch(
             kind,
             resource_id,

@@ -220,6 +220,8 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     trigger_log = trigger_logs[0].read_text(errors="replace")
     assert "airflow_provider_xplenty.triggers.xplenty.XplentyJobTrigger" in trigger_log
     assert "Trigger fired event" in trigger_log and f"'job_id': {job_id}" in trigger_log
+    # ... and read the job's status through the shared poller, the default status source
+    assert f"Watching Xplenty job {job_id} through the shared poller" in trigger_log
 
     # The task log shows the output preview, whose lines are derived from the variables. (Read the
     # last try's log: a retry, e.g. after Airflow's defer/resume race, reattaches to the same job.)
