@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from xplenty_dagtest import HOOK, new_dag, run_dag, states, xcom
+from xplenty_dagtest import HOOK, new_dag, run_dag, states, try_numbers, xcom
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
@@ -37,11 +37,6 @@ def emu(xplenty_emulator):
 
 def sensor_kwargs(mode):
     return {"poke_interval": 0.1, "timeout": 30, "hook_params": HOOK, **mode}
-
-
-def tries(dag_run):
-    """Return ``{task_id: try_number}`` of a finished run."""
-    return {ti.task_id: ti.try_number for ti in dag_run.get_task_instances()}
 
 
 def test_failed_status_errors_are_not_retried():
@@ -89,7 +84,7 @@ def test_cluster_sensor_fails_on_error_status(emu, register_dag, mode):
     assert states(dr) == {"wait": "failed"}
     assert f"cluster {cluster.id} is error" in seen[0]
     # looking again cannot change a failed status: the retries are not used
-    assert tries(dr) == {"wait": 1}
+    assert try_numbers(dr) == {"wait": 1}
 
 
 @pytest.mark.parametrize("already", [True, False], ids=["error-before-first-check", "error-later"])
@@ -122,7 +117,7 @@ def test_job_sensor(emu, register_dag, mode):
         )
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"good": "success", "bad": "failed"}
-    assert tries(dr)["bad"] == 1
+    assert try_numbers(dr)["bad"] == 1
     assert xcom(dr, "good") == "completed"
     assert any("Column 'total' is missing" in s for s in seen), seen
     assert xcom(dr, "good", "_link_XplentyJobLink") == good.html_url
