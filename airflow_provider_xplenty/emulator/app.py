@@ -280,6 +280,9 @@ class ApiGate:
         key = parse_auth(headers.get("authorization"))
         default_limit = store.rate_default_limit
         if key is None or key not in store.keys:
+            # Every request is logged before its answer leaves: the client (a test) may act on the
+            # answer at once, e.g. reset the emulator, and a late entry would land in the new state.
+            store.log_request(method, path, 401, 0, _query_string(scope))
             await self._reply(
                 send,
                 401,
@@ -287,17 +290,17 @@ class ApiGate:
                 default_limit,
                 default_limit,
             )
-            store.log_request(method, path, 401, 0, _query_string(scope))
             return
         limit, remaining = store.rate_status(key)
         slug = match.group(1) if match else None
         if slug is not None and (slug not in store.accounts or store.keys[key] != slug):
-            await self._reply(send, 404, error_body(404, f"Account {slug!r} not found."), limit, remaining)
             store.log_request(method, path, 404, 0, _query_string(scope))
+            await self._reply(send, 404, error_body(404, f"Account {slug!r} not found."), limit, remaining)
             return
         accept = headers.get("accept", "")
         if VENDOR_TYPE not in accept.lower():
             status = store.accept_status
+            store.log_request(method, path, status, 0, _query_string(scope))
             await self._reply(
                 send,
                 status,
@@ -305,7 +308,6 @@ class ApiGate:
                 limit,
                 remaining,
             )
-            store.log_request(method, path, status, 0, _query_string(scope))
             return
         version_match = _VERSION.search(accept)
         version = int(version_match.group(1)) if version_match else 2
@@ -313,20 +315,20 @@ class ApiGate:
         if fault is not None:
             texts = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
             text = texts.get(fault.status, "Gateway Timeout")
-            await self._reply(send, fault.status, error_body(fault.status, text), limit, remaining)
             store.log_request(method, path, fault.status, 0, _query_string(scope))
+            await self._reply(send, fault.status, error_body(fault.status, text), limit, remaining)
             return
         fault = faults.take("rate_limit", method, path)
         if fault is not None:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-            await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0, extra)
             store.log_request(method, path, 429, 0, _query_string(scope))
+            await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0, extra)
             return
         free = path.endswith("/rate_limit_status")
         allowed, limit, remaining = store.charge(key, free)
         if not allowed:
-            await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0)
             store.log_request(method, path, 429, 0, _query_string(scope))
+            await self._reply(send, 429, error_body(429, "Rate Limit Exceeded"), limit, 0)
             return
         credit = 0 if free else 1
         scope["xplenty"] = {"account": slug or store.keys[key], "api_key": key, "version": version}
@@ -345,6 +347,7 @@ class ApiGate:
             if message["type"] == "http.response.start":
                 status_box[0] = message["status"]
                 message["headers"] = list(message.get("headers", [])) + rate_headers
+                store.log_request(method, path, status_box[0], credit, _query_string(scope))
             await send(message)
 
         try:
@@ -352,9 +355,9 @@ class ApiGate:
         except Exception:  # the error handler already answered 500 with {"message"}; keep uvicorn quiet
             log.debug("handled emulator error on %s %s", method, path, exc_info=True)
             if status_box[0] == 0:
-                await self._reply(send, 500, error_body(500, "Internal emulator error"), limit, remaining)
                 status_box[0] = 500
-        store.log_request(method, path, status_box[0], credit, _query_string(scope))
+                store.log_request(method, path, 500, credit, _query_string(scope))
+                await self._reply(send, 500, error_body(500, "Internal emulator error"), limit, remaining)
 
     async def _lost(
         self,
@@ -375,8 +378,8 @@ class ApiGate:
 
         await self.app(scope, receive, capture)
         if fault.mode == "504":
-            await self._reply(send, 504, error_body(504, "Gateway Timeout"), limit, remaining)
             self.store.log_request(method, path, 504, credit, _query_string(scope))
+            await self._reply(send, 504, error_body(504, "Gateway Timeout"), limit, remaining)
             return
         self.store.log_request(method, path, 0, credit, _query_string(scope))
         transport = getattr(getattr(receive, "__self__", None), "transport", None)

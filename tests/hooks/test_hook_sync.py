@@ -24,7 +24,8 @@ def test_test_connection_and_rate_limit(hook: XplentyHook, xplenty_emulator) -> 
     assert "account `demo`" in message and "credits left" in message
     status = hook.get_rate_limit_status()
     assert isinstance(status, RateLimitStatus) and status.limit >= status.remaining > 0
-    assert xplenty_emulator.requests()["totals"]["credits"] == 0  # free endpoint
+    log = xplenty_emulator.requests()
+    assert log["totals"]["credits"] == 0, log["requests"]  # free endpoint
 
 
 def test_test_connection_bad_key(xplenty_emulator, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
