@@ -28,9 +28,14 @@ class ClusterStatus(str, Enum):
         return frozenset({cls.AVAILABLE.value, cls.IDLE.value})
 
     @classmethod
-    def provisioning_states(cls) -> frozenset[str]:
-        """States in which the API refuses to terminate the cluster."""
-        return frozenset({cls.PENDING.value, cls.CREATING.value})
+    def not_yet_terminable_states(cls) -> frozenset[str]:
+        """States in which ``DELETE clusters/{id}`` is refused (422) for now: provisioning or resizing."""
+        return frozenset({cls.PENDING.value, cls.CREATING.value, cls.SCALING.value})
+
+    @classmethod
+    def terminable_states(cls) -> frozenset[str]:
+        """States from which a terminate request is accepted or has nothing (more) to do."""
+        return frozenset({cls.AVAILABLE.value, cls.IDLE.value, cls.ERROR.value}) | cls.terminating_states()
 
     @classmethod
     def terminal_states(cls) -> frozenset[str]:
@@ -96,6 +101,16 @@ class JobStatus(str, Enum):
                 cls.STOPPING.value,
             }
         )
+
+    @classmethod
+    def stopping_states(cls) -> frozenset[str]:
+        """States of a job whose stop was accepted and is under way."""
+        return frozenset({cls.PENDING_STOPPAGE.value, cls.STOPPING.value})
+
+    @classmethod
+    def stop_settled_states(cls) -> frozenset[str]:
+        """States after which a stop request has nothing (more) to do: being stopped, or ended."""
+        return cls.stopping_states() | cls.terminal_states()
 
     @classmethod
     def stoppable_states(cls) -> frozenset[str]:

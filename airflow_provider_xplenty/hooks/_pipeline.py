@@ -47,7 +47,6 @@ PAGE_LIMIT = 100
 USER_AGENT = f"airflow-provider-xplenty/{__version__}"
 #: Longest single back-off step when no ``Retry-After`` is given.
 MAX_BACKOFF_STEP = 60.0
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
 
 

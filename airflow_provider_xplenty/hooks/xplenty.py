@@ -226,12 +226,11 @@ class _Ops:
     @staticmethod
     def stop_job(job_id: int) -> Op[Job]:
         ids = {"job_id": job_id}
-        stopping = {JobStatus.PENDING_STOPPAGE.value, JobStatus.STOPPING.value, JobStatus.STOPPED.value}
         return Op(
             pl.build("stop_job", ids),
             Job.model_validate,
             recheck=pl.build("get_job", ids),
-            accept=lambda j: j.status in stopping,
+            accept=lambda j: j.status in JobStatus.stopping_states() or j.status == JobStatus.STOPPED,
         )
 
     @staticmethod

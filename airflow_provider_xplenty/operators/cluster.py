@@ -29,7 +29,7 @@ from airflow_provider_xplenty.operators._base import (
     task_state_store,
     try_number,
 )
-from airflow_provider_xplenty.triggers.watcher import NOT_YET_TERMINABLE, terminate_or_expire
+from airflow_provider_xplenty.triggers.watcher import terminate_or_expire
 from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
 if TYPE_CHECKING:
@@ -333,7 +333,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             self.log.exception("Could not terminate Xplenty cluster %s", self.cluster_id)
             return "could NOT be terminated (terminate it by hand)"
         self._settled = True  # clean up at most once
-        if status in NOT_YET_TERMINABLE:
+        if status in ClusterStatus.not_yet_terminable_states():
             return f"is {status}; set to terminate itself once idle"
         return f"was terminated ({status})"
 
@@ -383,9 +383,6 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         self.cluster_id = cluster_id
         self.wait_for_termination = wait_for_termination
 
-    #: statuses in which DELETE is accepted or no longer needed (xplenty-api.md 12.1)
-    _TERMINABLE = ("available", "idle", "error", "pending_terminate", "terminating", "terminated")
-
     def execute(self, context: Context) -> str:
         """Terminate the cluster (after provisioning or scaling ends); return its final status."""
         cluster_id = as_int(self.cluster_id, "cluster_id")
@@ -398,7 +395,7 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
             raise
         push(context, HTML_URL_XCOM_KEY, cluster.html_url)
         history = [{"status": cluster.status, "at": utc_iso()}]
-        if cluster.status in NOT_YET_TERMINABLE:
+        if cluster.status in ClusterStatus.not_yet_terminable_states():
             return self._wait_until_terminable(context, cluster_id, history, cluster.status)
         return self._terminate(context, cluster_id, history)
 
@@ -407,7 +404,13 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
     ) -> str:
         self.log.info("Xplenty cluster %s is %s; waiting until it can be terminated", cluster_id, status)
         try:
-            return self._wait(context, cluster_id, history, self._TERMINABLE, "terminate_after_provisioning")
+            return self._wait(
+                context,
+                cluster_id,
+                history,
+                sorted(ClusterStatus.terminable_states()),
+                "terminate_after_provisioning",
+            )
         except Exception:
             # TaskDeferred is a BaseException and passes through; a timeout or error here must not
             # leave the cluster running: set it to terminate itself (the resumed path does the same).
@@ -486,7 +489,7 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
                 # Refused: read the cluster again. Gone or going: done. Provisioning/scaling: wait, retry.
                 status = self.hook.get_cluster(cluster_id).status
                 self.log.info("Xplenty refused to terminate cluster %s (%s): %s", cluster_id, status, error)
-                if status in NOT_YET_TERMINABLE:
+                if status in ClusterStatus.not_yet_terminable_states():
                     history.append({"status": status, "at": utc_iso()})
                     return self._wait_until_terminable(context, cluster_id, history, status)
                 if status not in ClusterStatus.terminating_states():

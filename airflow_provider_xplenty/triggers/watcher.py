@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, Protocol
 
 from airflow_provider_xplenty.exceptions import XplentyApiError
+from airflow_provider_xplenty.models import ClusterStatus, JobStatus
 
 ResourceKind = Literal["job", "cluster"]
 
@@ -203,7 +204,7 @@ class PollingStatusSource:
             if error.status_code == 404:
                 return None
             raise
-        if status not in STOPPED_OR_ENDED:
+        if status not in JobStatus.stop_settled_states():
             raise refused
         return status
 
@@ -228,15 +229,10 @@ class PollingStatusSource:
 IDLE_TERMINATION_SECONDS = 60
 #: What makes such a cluster terminate itself a minute after it becomes idle.
 EXPIRE_FIELDS: dict[str, Any] = {"terminate_on_idle": True, "time_to_idle": IDLE_TERMINATION_SECONDS}
-#: Cluster statuses in which ``DELETE`` is refused (422) for now: provisioning, or resizing
-#: (``xplenty-api.md`` 12.1 accepts it only from available/idle/error).
-NOT_YET_TERMINABLE = frozenset({"pending", "creating", "scaling"})
 
 #: HTTP statuses with which ``DELETE jobs/{id}`` is refused because the job is gone (404) or has
 #: ended / is already being stopped (422): read the job to know which.
 STOP_REFUSED = frozenset({404, 422})
-#: Job statuses after which a stop request has nothing (more) to do.
-STOPPED_OR_ENDED = frozenset({"pending_stoppage", "stopping", "stopped", "completed", "failed"})
 
 
 def stop_or_confirm(hook: Any, job_id: int) -> str | None:
@@ -258,7 +254,7 @@ def stop_or_confirm(hook: Any, job_id: int) -> str | None:
         if error.status_code == 404:
             return None
         raise
-    if status not in STOPPED_OR_ENDED:
+    if status not in JobStatus.stop_settled_states():
         raise refused
     return status
 
@@ -282,7 +278,7 @@ def terminate_or_expire(hook: Any, cluster_id: int, log: Any = None) -> str | No
         if error.status_code != 422:
             raise
     cluster = hook.get_cluster(cluster_id)
-    if cluster.status in NOT_YET_TERMINABLE:
+    if cluster.status in ClusterStatus.not_yet_terminable_states():
         cluster = hook.update_cluster(cluster_id, **EXPIRE_FIELDS)
         if log is not None:
             log.warning(
