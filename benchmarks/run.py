@@ -7,8 +7,10 @@ one client over loopback (a keep-alive ``requests.Session``) for ``GET /jobs/{id
 what this machine can do at all. Bounded to roughly 20 seconds.
 
 Then the provider: ``hook.py`` (calls/s of ``get_job`` through ``XplentyHook`` and
-``XplentyAsyncHook`` beside a raw ``requests`` GET) and ``watcher.py`` (API credits spent by N
-concurrent job triggers with ``[xplenty] shared_watcher`` off and on). All of it takes about 45 s.
+``XplentyAsyncHook`` beside a raw ``requests`` GET), ``watcher.py`` (API credits spent by N
+concurrent job triggers with ``[xplenty] shared_watcher`` off and on) and ``import_cost.py`` (import
+time of the operators and sensors after ``airflow.sdk``, and what the pytest plugin adds to a pytest
+start-up). All of it takes about 80 s.
 """
 
 from __future__ import annotations
@@ -163,10 +165,12 @@ def main() -> int:
     configure_airflow()  # before anything imports airflow (the provider sections below do)
     emulator_section()
     import hook
+    import import_cost
     import watcher
 
     hook.run()
     watcher.run()
+    import_cost.run()
     print()
     print(f"All benchmarks: {time.monotonic() - started:.1f} s")
     return 0

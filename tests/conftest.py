@@ -1,4 +1,8 @@
-"""Test session setup: a throwaway AIRFLOW_HOME, set before anything imports airflow (gotcha G16)."""
+"""Test session setup: a throwaway AIRFLOW_HOME, set before anything imports airflow.
+
+Airflow reads its configuration when first imported (an unset ``AIRFLOW_HOME`` means ``~/airflow``),
+so the environment must be in place before any test module or plugin imports it.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +68,11 @@ def _backport_dag_test_fixes_of_airflow_3_3() -> None:
 
 @pytest.fixture(scope="session")
 def register_dag(airflow_db):  # type: ignore[no-untyped-def]
-    """Return a function that serialises a DAG built inside a test so ``dag.test()`` accepts it (G6)."""
+    """Return a function that serialises a DAG built inside a test so ``dag.test()`` accepts it.
+
+    Otherwise ``dag.test()`` fails with "Cannot create DagRun ... because the dag is not serialized";
+    the bundles are synced first, or the ``INSERT INTO dag`` breaks a foreign key.
+    """
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 

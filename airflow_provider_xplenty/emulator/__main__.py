@@ -1,4 +1,7 @@
-"""Command line: ``python -m airflow_provider_xplenty.emulator --port 8999 --api-key KEY --speed 1``."""
+"""Command line: ``python -m airflow_provider_xplenty.emulator --port 8999 --api-key KEY --speed 1``.
+
+Needs the ``emulator`` extra (FastAPI, uvicorn); without it, says so and exits with status 1.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import logging
 import sys
 
-from airflow_provider_xplenty.emulator.app import create_app
+from airflow_provider_xplenty.emulator import missing_extra_message
 from airflow_provider_xplenty.emulator.seed import DEFAULT_ACCOUNT_ID, DEFAULT_API_KEY
 from airflow_provider_xplenty.emulator.state import Store
 
@@ -30,10 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the emulator until interrupted."""
-    import uvicorn
-
+    """Run the emulator until interrupted (exit status 1 without the ``emulator`` extra)."""
     args = build_parser().parse_args(argv)
+    try:
+        import uvicorn
+
+        from airflow_provider_xplenty.emulator.app import create_app
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
     if args.speed < 0:
         print("--speed must be >= 0", file=sys.stderr)
         return 2

@@ -1,8 +1,8 @@
 """Transport-level fault injection (429, 5xx, latency, lost responses).
 
-Job and cluster failures change the state machines and live in :mod:`.state`. Time windows given
-in ``seconds`` here are measured in *real* seconds (so a client's retry loop can outlast them even
-with a frozen emulated clock).
+Job and cluster failures change the state machines and live in :mod:`.state.failures`. Time
+windows given in ``seconds`` here are measured in *real* seconds (so a client's retry loop can
+outlast them even with a frozen emulated clock).
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def _expressions(value: Any) -> Any:
     return value
 
 
-#: Package/job variables: string names to string expressions (``xplenty-api.md`` 3.1). Numbers and
-#: booleans are stored as Python's ``str()`` of them; other non-string values are a 422.
+#: Package/job variables: string names to string expressions (docs/api-notes.md, Job variables).
+#: Numbers and booleans are stored as Python's ``str()`` of them; other non-string values are a 422.
 Variables = Annotated[dict[str, str], BeforeValidator(_expressions)]
 
 

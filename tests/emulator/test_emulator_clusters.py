@@ -89,8 +89,8 @@ def test_item_14_speed_runs_transitions_in_real_time(emu, api):
 
 
 def test_item_10_cluster_updated_at_follows_every_change(emu, api):
-    """Items 10, 14, 16, 18 and 21: a cluster's ``updated_at`` is the time of its latest change (status,
-    ``launched_at``, job counters, a PUT), so ``since`` finds it; looking at it changes nothing."""
+    """A cluster's ``updated_at`` is the time of its latest change (status, ``launched_at``, job
+    counters, a PUT), so ``since`` finds it; looking at it changes nothing."""
     emu.set_speed(0, max_running_jobs=1)
     c = api.cluster(time_to_idle=100)
     t0 = parse_iso(c["created_at"])
@@ -262,7 +262,7 @@ def test_item_18_update_cluster(emu, api):
 
 
 def test_cluster_search_watchers_and_instances(emu, api):
-    """Items 30 (cluster watchers) and search (spec 2.5)."""
+    """Cluster watchers, and cluster search (``attr:value``, ``attr:>n``, ``-attr:value``, free text)."""
     a = api.cluster(name="alpha")
     api.cluster(name="beta", nodes=4)
     assert [c["name"] for c in api.get("/clusters/search", params={"q": "name:alpha"}).json()] == ["alpha"]

@@ -234,7 +234,7 @@ def test_item_10_filters_sort_direction_and_since(emu, api):
 
 
 def test_item_10_since_and_sort_updated_follow_running_progress(emu, api):
-    """Item 10 with items 21 and spec 12.2: a running job whose progress moved counts as updated, so
+    """A running job whose progress moved counts as updated (``running -> running``), so
     ``GET /jobs?sort=updated&since=...`` (what a shared status poller asks) lists it."""
     c = api.ready_cluster()
     a = api.job(c["id"], 101)

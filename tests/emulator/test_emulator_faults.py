@@ -10,7 +10,7 @@ import requests
 
 
 def test_fault_rate_limit_next_n_requests_with_and_without_retry_after(emu, api):
-    """Item 5: injected 429 bursts (with and without Retry-After)."""
+    """Injected 429 bursts (with and without Retry-After)."""
     emu.add_fault(kind="rate_limit", count=2, retry_after=3)
     first = api.get("/packages")
     assert first.status_code == 429

@@ -95,8 +95,8 @@ def test_item_21_progress_monotonic_and_running_count(emu, api):
 
 
 def test_item_21_running_job_updated_at_advances_with_progress(emu, api):
-    """Item 21 / spec 12.2 (running -> running): progress rises in tenths of the run, and
-    ``updated_at`` is the emulated time of the latest step, whenever it is observed."""
+    """``running -> running``: progress rises in tenths of the run, and ``updated_at`` is the
+    emulated time of the latest step, whenever it is observed."""
     c = api.ready_cluster()
     job = api.job(c["id"])
     emu.advance(5)  # idle 2 + pending 3
@@ -280,7 +280,7 @@ def test_item_28_packages(emu, api):
 
 
 def test_job_search_and_watchers(emu, api):
-    """Item 30 (job watchers: 201 on create) and job search (spec 3.6)."""
+    """Job watchers (201 on create) and job search."""
     c = api.ready_cluster()
     job = api.job(c["id"], 101)
     api.job(c["id"], 103)
@@ -294,7 +294,7 @@ def test_job_search_and_watchers(emu, api):
 
 
 def test_item_24_stopping_a_running_job_frees_its_slot(emu, api):
-    """Items 20 and 24: a stop frees the slot for a queued job, but stopping a queued one does not."""
+    """A stop frees the slot for a queued job, but stopping a queued one does not."""
     emu.set_speed(0, max_running_jobs=1)
     c = api.ready_cluster()
     first, second, third = api.job(c["id"], 101), api.job(c["id"], 102), api.job(c["id"], 103)
@@ -309,7 +309,7 @@ def test_item_24_stopping_a_running_job_frees_its_slot(emu, api):
 
 
 def test_variables_are_stored_as_strings(emu, api):
-    """Variables are string -> string (spec 3.1): numbers and booleans come back as ``str(value)``."""
+    """Variables are string -> string: numbers and booleans come back as ``str(value)``."""
     c = api.ready_cluster()
     sent = {"N": 10, "Ratio": 0.5, "Flag": True, "Path": "'/in'"}
     as_text = {"N": "10", "Ratio": "0.5", "Flag": "True", "Path": "'/in'"}

@@ -8,7 +8,7 @@ import requests
 
 
 def test_concurrent_requests_get_unique_ids_and_consistent_counts(emu, api):
-    """Items 19 and 21 under concurrency: state is safe under parallel requests."""
+    """Ids stay unique and counts consistent under parallel requests."""
     cluster = api.ready_cluster()
     ids: list[int] = []
     errors: list[str] = []

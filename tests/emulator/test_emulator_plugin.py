@@ -7,8 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 
+import pytest
 import requests
 
 from airflow_provider_xplenty.emulator.__main__ import build_parser
@@ -78,6 +80,68 @@ def test_plugin_module_does_not_import_airflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+# Run by a pytest of its own, in an empty project: the first test sees what merely loading the plugin
+# imported; the second shows the fixture still brings the emulator up on first use.
+_PLUGIN_PROBE = textwrap.dedent(
+    """
+    import sys
+
+    HEAVY = ("fastapi", "uvicorn", "starlette", "requests", "airflow_provider_xplenty.emulator")
+
+
+    def test_plugin_loaded_without_the_emulator(pytestconfig):
+        plugin = pytestconfig.pluginmanager.get_plugin("xplenty_emulator")
+        assert plugin is not None and plugin is sys.modules.get("airflow_provider_xplenty.testing")
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY[-1]))
+        assert loaded == []
+
+
+    def test_fixture_loads_the_emulator_on_first_use(xplenty_emulator):
+        assert "fastapi" in sys.modules and "airflow_provider_xplenty.emulator.app" in sys.modules
+        assert xplenty_emulator.clusters() == []
+    """
+)
+
+
+def test_pytest_plugin_imports_nothing_heavy_until_a_fixture_is_used(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_probe.py").write_text(_PLUGIN_PROBE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", "pytest.ini", "test_probe.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 passed" in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("missing", ["fastapi", "uvicorn"])
+def test_cli_without_the_emulator_extra_says_what_to_install(missing):
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None; import runpy; "
+        "runpy.run_module('airflow_provider_xplenty.emulator', run_name='__main__')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "pip install 'airflow-provider-xplenty[emulator]'" in out.stderr
+    assert f"({missing} is not installed)" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_emulator_server_without_the_extra_says_what_to_install():
+    code = (
+        "import sys; sys.modules['fastapi'] = None\n"
+        "from airflow_provider_xplenty.testing import EmulatorServer\n"
+        "try:\n    EmulatorServer()\nexcept ModuleNotFoundError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert "pip install 'airflow-provider-xplenty[emulator]'" in out.stdout
 
 
 def test_cli_parser_defaults():

@@ -1,50 +1,22 @@
-"""Test helpers: run the Xplenty API emulator in-process, and the ``xplenty_emulator`` pytest fixture.
+"""Run the emulator in this process (:class:`EmulatorServer`) or as its own (:func:`emulator_command`).
 
-Registered as a pytest plugin (entry point ``pytest11``), so any project that installs this provider
-can write::
-
-    def test_my_dag(xplenty_emulator):
-        xplenty_emulator.set_speed(0)          # frozen clock, move it with advance()
-        ...                                    # AIRFLOW_CONN_XPLENTY_DEFAULT points at the emulator
-
-Outside pytest::
-
-    with EmulatorServer(speed=50) as emu:
-        print(emu.api_url)
-
-Also here, for tests and scripts: :class:`SmtpSink` (a real SMTP server on loopback that keeps what
-it receives, for failure e-mails), :func:`free_port` and :func:`emulator_command` (the command line
-that runs the emulator as its own process).
-
-This module must not import Airflow (pytest loads it before a test session configures Airflow).
+Needs the ``emulator`` extra (FastAPI, uvicorn), imported when a server is built or started.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from email.message import EmailMessage
 from types import TracebackType
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_xplenty.emulator.seed import DEFAULT_ACCOUNT_ID, DEFAULT_API_KEY
 
-__all__ = [
-    "EmulatorServer",
-    "SmtpSink",
-    "emulator_command",
-    "free_port",
-    "xplenty_emulator",
-    "xplenty_emulator_server",
-]
+if TYPE_CHECKING:
+    import requests
 
 ACCEPT = "application/vnd.xplenty+json; version=2"
 
@@ -68,8 +40,18 @@ class EmulatorServer:
         api_key: str = DEFAULT_API_KEY,
         speed: float = 1.0,
     ) -> None:
-        from airflow_provider_xplenty.emulator.app import create_app
+        import requests
+
+        from airflow_provider_xplenty.emulator import missing_extra_message
         from airflow_provider_xplenty.emulator.state import Store
+
+        try:
+            from airflow_provider_xplenty.emulator.app import create_app
+        except ModuleNotFoundError as exc:
+            message = missing_extra_message(exc)
+            if message is None:
+                raise
+            raise ModuleNotFoundError(message, name=exc.name) from exc
 
         self.host = host
         self.port = port
@@ -162,6 +144,8 @@ class EmulatorServer:
 
     def session(self, api_key: str | None = None) -> requests.Session:
         """Return a ``requests.Session`` with the API's auth and Accept headers set."""
+        import requests
+
         session = requests.Session()
         session.auth = (api_key or self.api_key, "")
         session.headers["Accept"] = ACCEPT
@@ -261,129 +245,3 @@ def emulator_command(
         "--speed",
         str(speed),
     ]
-
-
-class SmtpSink:
-    """A real SMTP server (aiosmtpd, in a thread) on loopback that keeps every message it receives.
-
-    ::
-
-        with SmtpSink() as sink:
-            os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = sink.connection_json()
-            ...  # something sends mail
-            sink.wait_for(1)
-            print(sink.messages[0]["Subject"], sink.envelopes[0]["to"], SmtpSink.body(sink.messages[0]))
-
-    ``aiosmtpd`` (in the ``test`` extra) is imported only by :meth:`start`.
-
-    :param host: address to bind.
-    :param port: port to bind (0 = a free one).
-    """
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        #: received messages, oldest first
-        self.messages: list[EmailMessage] = []
-        #: ``{"from": ..., "to": [...]}`` of each message, in the same order
-        self.envelopes: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._controller: Any = None
-
-    # aiosmtpd calls this (the sink is its own handler)
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(msg)  # type: ignore[arg-type]  # policy.default gives an EmailMessage
-            self.envelopes.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos)})
-        return "250 Message accepted for delivery"
-
-    def start(self) -> SmtpSink:
-        """Start serving (in a background thread)."""
-        from aiosmtpd.controller import Controller
-
-        if not self.port:
-            self.port = free_port(self.host)
-        controller = Controller(self, hostname=self.host, port=self.port)
-        controller.start()
-        self._controller = controller
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def clear(self) -> None:
-        """Forget every message received so far."""
-        with self._lock:
-            self.messages.clear()
-            self.envelopes.clear()
-
-    def wait_for(self, count: int = 1, timeout: float = 10.0) -> bool:
-        """Wait until at least ``count`` messages arrived; return whether they did."""
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-    def connection(self, **extra: Any) -> dict[str, Any]:
-        """Return an Airflow SMTP connection (as a dict) that sends to this sink, without TLS."""
-        return {
-            "conn_type": "smtp",
-            "host": self.host,
-            "port": self.port,
-            "extra": {
-                "disable_ssl": True,
-                "disable_tls": True,
-                "from_email": "airflow@example.com",
-                "retry_limit": 0,
-                **extra,
-            },
-        }
-
-    def connection_json(self, **extra: Any) -> str:
-        """Return :meth:`connection` as the JSON accepted by ``AIRFLOW_CONN_*`` variables."""
-        return json.dumps(self.connection(**extra))
-
-    @staticmethod
-    def body(msg: EmailMessage) -> str:
-        """Return the HTML (or else the plain text) body of a received message."""
-        part = msg.get_body(preferencelist=("html", "plain"))
-        return "" if part is None else str(part.get_content())  # type: ignore[attr-defined]
-
-
-try:
-    import pytest
-except ImportError:  # pragma: no cover - pytest is only needed for the fixtures
-    pass
-else:
-
-    @pytest.fixture(scope="session")
-    def xplenty_emulator_server() -> Iterator[EmulatorServer]:
-        """One emulator for the whole test session."""
-        server = EmulatorServer().start()
-        try:
-            yield server
-        finally:
-            server.stop()
-
-    @pytest.fixture
-    def xplenty_emulator(
-        xplenty_emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
-    ) -> EmulatorServer:
-        """The emulator, reset to its seed state (speed 1), with ``AIRFLOW_CONN_XPLENTY_DEFAULT`` set."""
-        xplenty_emulator_server.reset(speed=1.0)
-        monkeypatch.setenv("AIRFLOW_CONN_XPLENTY_DEFAULT", xplenty_emulator_server.connection_json())
-        return xplenty_emulator_server
