@@ -137,8 +137,8 @@ with DAG(
         task_id="run_job",
         cluster_id=create_cluster.output,
         package_id=MAIN_PACKAGE_ID,
-        # Job variable values are expressions: string literals are single-quoted.
-        variables={"InputPath": f"'/input{RUN_DATE}'", "OutputPath": f"'/output{RUN_DATE}'"},
+        # Plain text, sent as string literals ("'/input20250101'"): the provider quotes and escapes.
+        literal_variables={"InputPath": f"/input{RUN_DATE}", "OutputPath": f"/output{RUN_DATE}"},
         wait_for_completion=True,
         deferrable=True,
         poll_interval=POLL_INTERVAL,

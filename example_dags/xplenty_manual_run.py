@@ -20,6 +20,7 @@ from airflow_provider_xplenty.operators.cluster import (
     XplentyTerminateClusterOperator,
 )
 from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
+from airflow_provider_xplenty.variables import VARIABLE_NAME_PATTERN
 
 CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
 POLL_INTERVAL = float(os.environ.get("XPLENTY_POLL_INTERVAL", "30"))
@@ -55,9 +56,11 @@ idempotent. An unknown or ambiguous package, a missing or unusable cluster fail 
 absorb a scheduler race of Airflow 3.2/3.3 (apache/airflow#67287, #72716) that can mark a
 deferrable task failed when its trigger fires within seconds of deferring.
 
-Variable values are Xplenty expressions: quote string literals, e.g.
-`{"InputPath": "'/input/2025-01-01'"}`. With `terminate_cluster` on, a reused cluster is
-terminated too.
+Variable values are plain text, e.g. `{"InputPath": "/input/2025-01-01"}`: the provider sends
+each one as an Xplenty string literal, quoted and escaped (`literal_variables`), so whatever is
+typed stays text and cannot run as an expression. Names are letters, digits and underscores,
+starting with a letter; a value may not contain `$` (Xplenty would read `$name` as another variable)
+or be bigger than 64 KiB. With `terminate_cluster` on, a reused cluster is terminated too.
 """
 
 with DAG(
@@ -76,10 +79,13 @@ with DAG(
             description="Package id (e.g. 103) or exact name of an active package (e.g. daily_rollup).",
         ),
         "variables": Param(
-            {"InputPath": "'/input'", "OutputPath": "'/output'"},
+            {"InputPath": "/input", "OutputPath": "/output"},
             type="object",
             title="Variables",
-            description="Package variables. Values are expressions: quote string literals (\"'/input'\").",
+            description="Package variables. Values are plain text, sent as quoted string literals by the"
+            " provider: type /input, not '/input'.",
+            propertyNames={"pattern": f"^{VARIABLE_NAME_PATTERN}$"},
+            additionalProperties={"type": ["string", "number", "boolean"]},
         ),
         "nodes": Param(1, type="integer", minimum=1, maximum=100, title="Nodes (new cluster)"),
         "cluster_type": Param(
@@ -199,7 +205,9 @@ with DAG(
         task_id="run_job",
         cluster_id=cluster_id,
         package_id=resolve_package(),
-        variables="{{ params.variables }}",  # type: ignore[arg-type]  # renders to a dict (native)
+        # plain text from the form: the provider quotes and escapes each value (never `variables=`,
+        # whose values run as expressions)
+        literal_variables="{{ params.variables }}",  # type: ignore[arg-type]  # renders to a dict (native)
         wait_for_completion=True,
         deferrable=True,
         poll_interval=POLL_INTERVAL,

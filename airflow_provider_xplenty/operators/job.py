@@ -38,6 +38,7 @@ from airflow_provider_xplenty.triggers.xplenty import (
     validate_event,
     wait_sync,
 )
+from airflow_provider_xplenty.variables import check_known_variables, job_variables
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -89,7 +90,12 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
     :param cluster_id: the cluster to run on (templated).
     :param package_id: the package to run (templated); give this or ``package_name``.
     :param package_name: the name of exactly one active package (templated).
-    :param variables: package variables, values are expressions such as ``"'/in'"`` (templated).
+    :param variables: package variables whose values are Xplenty expressions, e.g. ``"'/in'"`` or
+        ``"CurrentTime()"`` (templated). For DAG authors only: never put user input (params, conf,
+        XCom from outside) here, it would run as an expression; use ``literal_variables``.
+    :param literal_variables: package variables whose values are plain text, quoted and escaped by
+        the provider into string literals (``O'Brien`` is sent as ``'O\\'Brien'``) (templated). The
+        safe way to pass values someone typed. A name may not also be in ``variables``.
     :param dynamic_variables: variables evaluated at run time, e.g. ``"CurrentTime()"`` (templated).
     :param xplenty_conn_id: the Airflow connection (templated).
     :param wait_for_completion: wait for the job to end; ``False`` returns the job id at once.
@@ -112,10 +118,15 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         "package_id",
         "package_name",
         "variables",
+        "literal_variables",
         "dynamic_variables",
         "xplenty_conn_id",
     )
-    template_fields_renderers = {"variables": "json", "dynamic_variables": "json"}
+    template_fields_renderers = {
+        "variables": "json",
+        "literal_variables": "json",
+        "dynamic_variables": "json",
+    }
     operator_extra_links = (XplentyJobLink(),)
     ui_color = "#d9f0ff"
     external_id_key = "xplenty_job_id"
@@ -127,6 +138,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         package_id: IdArg | None = None,
         package_name: str | None = None,
         variables: dict[str, Any] | None = None,
+        literal_variables: dict[str, Any] | None = None,
         dynamic_variables: dict[str, Any] | None = None,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_completion: bool = True,
@@ -151,7 +163,10 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         self.cluster_id = cluster_id
         self.package_id = package_id
         self.package_name = package_name
+        # names, and the sizes and quoting of values already known: fail at DAG parse time
+        check_known_variables(variables, literal_variables, dynamic_variables)
         self.variables = variables
+        self.literal_variables = literal_variables
         self.dynamic_variables = dynamic_variables
         self.wait_for_completion = wait_for_completion
         self.preview_outputs = preview_outputs
@@ -163,6 +178,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
     # -- entry points ------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         """Start (or reattach to) the job, then wait for it unless ``wait_for_completion`` is off."""
+        self._variables_to_send()  # rendered now: check them before any request
         return self.execute_resumable(context)
 
     def execute_complete(
@@ -203,6 +219,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
     # -- ResumableJobMixin -------------------------------------------------------------------------
     def submit_job(self, context: Context) -> JsonValue:
         """Start the job, or adopt the one a previous try of this task started."""
+        variables = self._variables_to_send()
         cluster_id = as_int(self.cluster_id, "cluster_id")
         package_id = self._resolve_package_id()
         store = task_state_store(context)
@@ -212,7 +229,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         # stored (e.g. the worker was lost between creating the job and storing its id).
         nothing_stored = store is None or store.get(self.external_id_key) is None
         if self.reattach and nothing_stored and try_number(context) > 1:
-            previous = self._find_previous_job(context, cluster_id, package_id)
+            previous = self._find_previous_job(context, cluster_id, package_id, variables)
             if previous is not None:
                 self.log.info(
                     "Reattaching to Xplenty job %s (%s) started by an earlier try of this task",
@@ -222,7 +239,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
                 self._remember(context, previous)
                 return previous.id
         job = self.hook.run_job(
-            cluster_id, package_id, variables=self.variables, dynamic_variables=self.dynamic_variables
+            cluster_id, package_id, variables=variables, dynamic_variables=self.dynamic_variables
         )
         self.log.info(
             "Started Xplenty job %s (package %s on cluster %s): %s",
@@ -307,6 +324,10 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         return self._finish(context, job, [{"status": job.status, "at": utc_iso()}])
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _variables_to_send(self) -> Any:
+        """The rendered ``variables`` plus ``literal_variables`` quoted; names and sizes checked."""
+        return job_variables(self.variables, self.literal_variables, self.dynamic_variables)
+
     @staticmethod
     def _this_try_started(context: Context) -> datetime:
         start = getattr(context.get("ti"), "start_date", None)
@@ -340,12 +361,15 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
             since = dag_run_start(context)
         return None if since is None else api_floor(self.hook, since)
 
-    def _find_previous_job(self, context: Context, cluster_id: int, package_id: int) -> Job | None:
+    def _find_previous_job(
+        self, context: Context, cluster_id: int, package_id: int, variables: Any
+    ) -> Job | None:
         """Find the job an earlier try of this task instance started and that a retry may adopt.
 
-        Same cluster, package, variables and dynamic variables (compared as the API stores them),
-        created since :meth:`_search_since`, still running or completed. Of several, the earliest
-        created: the other candidates were started later, by other task instances.
+        Same cluster, package, variables as sent (``literal_variables`` quoted) and dynamic variables
+        (compared as the API stores them), created since :meth:`_search_since`, still running or
+        completed. Of several, the earliest created: the other candidates were started later, by
+        other task instances.
         """
         since = self._search_since(context)
         if since is None:
@@ -357,7 +381,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         for job in jobs:
             if job.created_at is not None and job.created_at < since:
                 break
-            if not job_matches(job, cluster_id, package_id, self.variables, self.dynamic_variables):
+            if not job_matches(job, cluster_id, package_id, variables, self.dynamic_variables):
                 continue
             if self.is_job_active(job.status) or self.is_job_succeeded(job.status):
                 candidates.append(job)

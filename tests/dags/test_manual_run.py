@@ -19,7 +19,7 @@ def emulator(xplenty_emulator: Any) -> Any:
 def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: Any, emulator: Any) -> None:
     conf = {
         "package": "enrich_orders",
-        "variables": {"InputPath": "'/orders/manual'", "OutputPath": "'/orders/manual_out'"},
+        "variables": {"InputPath": "/orders/manual", "OutputPath": "/orders/manual_out"},  # plain text
         "nodes": 1,
         "cluster_type": "sandbox",
         "cluster_id": None,
@@ -52,7 +52,7 @@ def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: An
     assert (cluster["type"], cluster["nodes"], cluster["status"]) == ("sandbox", 1, "terminated")
     (job,) = emulator.jobs()
     assert job["package_id"] == 102 and job["status"] == "completed"
-    assert job["variables"] == conf["variables"]
+    assert job["variables"] == {"InputPath": "'/orders/manual'", "OutputPath": "'/orders/manual_out'"}
     assert xcom(dag_run, "run_job", "job_id") == job["id"]
 
 
@@ -78,7 +78,7 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
     assert cluster["id"] == existing.id and cluster["status"] in {"available", "idle"}
     (job,) = emulator.jobs()
     assert (job["cluster_id"], job["package_id"], job["status"]) == (existing.id, 101, "completed")
-    assert job["variables"]["InputPath"] == "'/input'"  # the form's default variables
+    assert job["variables"]["InputPath"] == "'/input'"  # the form's default variables, quoted
 
 
 @pytest.mark.parametrize("package", ["no_such_package", 999], ids=["name", "id"])
@@ -160,3 +160,46 @@ def test_manual_run_retries_a_cluster_that_failed_to_provision(manual_dag: Any, 
     assert (first["status"], second["status"]) == ("terminated", "terminated")
     (job,) = emulator.jobs()
     assert (job["cluster_id"], job["status"]) == (second["id"], "completed")
+
+
+#: What someone allowed to trigger the DAG might type to break out of the string literal.
+INJECTION = "x' + ReadFile('/etc/passwd') + '"
+
+
+def test_manual_run_sends_form_values_as_escaped_literals(manual_dag: Any, emulator: Any) -> None:
+    """The form's values are plain text: a quote cannot end the literal and start an expression."""
+    conf = {"package": 101, "variables": {"InputPath": INJECTION, "OutputPath": "/out\\put"}}
+
+    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+
+    assert dag_run.state == "success", task_states(dag_run)
+    (job,) = emulator.jobs()
+    assert job["variables"] == {
+        "InputPath": "'x\\' + ReadFile(\\'/etc/passwd\\') + \\''",
+        "OutputPath": "'/out\\\\put'",
+    }
+    # the emulator reads each literal back as Xplenty would: the run saw the plain text typed
+    outputs = xcom(dag_run, "run_job", "outputs")
+    first_line = outputs[0]["preview"].splitlines()[0]
+    assert first_line.split("\t") == [f"InputPath={INJECTION}", "OutputPath=/out\\put"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "match"),
+    [
+        ({"Input Path": "/in"}, "'Input Path' does not match"),
+        ({"a=b": "/in"}, "'a=b' does not match"),
+        ({"1st": "/in"}, "'1st' does not match"),
+        ({"P": {"nested": 1}}, "is not of type 'string', 'number', 'boolean'"),
+    ],
+    ids=["space", "equals", "leading-digit", "object"],
+)
+def test_manual_run_form_refuses_bad_variables(
+    manual_dag: Any, emulator: Any, variables: dict[str, Any], match: str
+) -> None:
+    """The form checks names and value types when the run is triggered; the operator checks again."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=match):
+        manual_dag.test(logical_date=None, run_conf={"package": 101, "variables": variables})
+    assert emulator.jobs() == [] and emulator.clusters() == []

@@ -398,11 +398,98 @@ def test_reattach_search_takes_the_earliest_job_of_this_task_instance(with_store
 def test_variables_with_non_string_names_are_rejected_clearly(emu):
     from airflow_provider_xplenty.exceptions import XplentyConfigError
 
-    cluster_id = available_cluster(emu)
-    op = run_job_task(cluster_id=cluster_id, variables={1: "'x'"})
+    # the name is known when the DAG is parsed: the operator refuses it there
     with pytest.raises(XplentyConfigError, match="variable names must be non-empty strings"):
-        op.execute(context={})
+        run_job_task(variables={1: "'x'"})
     assert emu.jobs() == []
+
+
+def test_literal_variables_are_rendered_then_sent_as_quoted_literals(emu, register_dag):
+    cluster_id = available_cluster(emu)
+    with new_dag("run_literals") as dag:
+        dag.params = {"cluster_id": cluster_id, "path": "/in/it's"}
+        run_job_task(
+            variables={"N": 10},
+            literal_variables={"InputPath": "{{ params.path }}/{{ task.task_id }}", "Count": 3},
+        )
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"run_job": "success"}
+    (job,) = emu.jobs()
+    assert job["variables"] == {"N": "10", "InputPath": "'/in/it\\'s/run_job'", "Count": "'3'"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"variables": {"In put": "'x'"}}, r"^variables: variable name 'In put' is not valid"),
+        ({"literal_variables": {"a=b": "x"}}, r"^literal_variables: variable name 'a=b' is not valid"),
+        ({"dynamic_variables": {"1st": "CurrentTime()"}}, r"^dynamic_variables: variable name '1st'"),
+        ({"variables": {"P": "'a'"}, "literal_variables": {"P": "a"}}, "'P' given in both"),
+        ({"literal_variables": {"P": "a\x00"}}, r"'P' contains U\+0000"),
+        ({"literal_variables": {"P": None}}, "'P' is None"),
+        ({"literal_variables": {"P": ["a"]}}, "'P' must be plain text"),
+        ({"variables": {"P": "'" + "a" * 70_000 + "'"}}, "'P' is longer than 65536 bytes"),
+    ],
+    ids=["space", "equals", "leading-digit", "twice", "nul", "none", "list", "oversize"],
+)
+def test_known_variables_are_refused_when_the_dag_is_parsed(kwargs, match):
+    from airflow_provider_xplenty.exceptions import XplentyConfigError
+
+    with pytest.raises(XplentyConfigError, match=match):
+        XplentyRunJobOperator(task_id="t", cluster_id=1, package_id=101, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("literals", "match"),
+    [
+        ({"P": "{{ params.value }}"}, r"literal_variables: value of 'P' contains '\$'"),
+        ("{{ params.value }}", "literal_variables must be a dict of variable name to value, got str"),
+    ],
+    ids=["value", "whole"],
+)
+def test_rendered_variables_are_checked_before_any_request(emu, register_dag, literals, match):
+    import re
+
+    cluster_id = available_cluster(emu)
+    seen, on_failure = failure_recorder()
+    with new_dag("run_bad_literal", on_failure_callback=on_failure) as dag:
+        dag.params = {"cluster_id": cluster_id, "value": "a $HOME"}
+        run_job_task(literal_variables=literals)
+    before = len(emu.requests()["requests"])
+    dr = run_dag(dag, register_dag)
+    assert states(dr) == {"run_job": "failed"}
+    assert len(seen) == 1 and re.search(match, seen[0]), seen
+    assert emu.requests()["requests"][before:] == []
+    assert emu.jobs() == []
+
+
+def test_reattach_search_compares_literal_variables_as_sent():
+    """A retry adopts the job whose variables equal the quoted literals, not the unquoted text."""
+    from airflow_provider_xplenty.models import Job
+
+    run_start = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def job(job_id, variables):
+        return Job(
+            id=job_id,
+            status="running",
+            cluster_id=1,
+            package_id=101,
+            variables=variables,
+            created_at=run_start + timedelta(seconds=job_id),
+        )
+
+    op = XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101, literal_variables={"P": "/x"})
+    hook = ListingHook([job(1, {"P": "/x"}), job(2, {"P": "'/x'"})])
+    op.__dict__["hook"] = hook
+    context = {
+        "ti": SimpleNamespace(
+            try_number=2, start_date=run_start + timedelta(seconds=60), xcom_push=lambda **kw: None
+        ),
+        "dag_run": SimpleNamespace(start_date=run_start),
+    }
+    assert op.submit_job(context) == 2
+    assert hook.started == []
 
 
 def test_durable_is_not_a_second_switch():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,9 +198,26 @@ def signature(resource_id: int, event: str, resource_url: str, salt: str) -> str
     return hashlib.sha1(f"{resource_id}{event}{resource_url}{salt}".encode()).hexdigest()
 
 
+#: One Pig string literal (grammar token ``QUOTEDSTRING``), with its escapes as the unescaper knows them.
+_STRING_LITERAL = re.compile(r"'((?:[^'\\\n\r]|\\u[0-9A-Fa-f]{4}|\\[ntbrf\\'])*)'")
+_UNESCAPES = {"n": "\n", "t": "\t", "b": "\b", "r": "\r", "f": "\f", "\\": "\\", "'": "'"}
+
+
 def strip_expression(value: Any) -> str:
-    """Return a variable expression as plain text (``"'/input'"`` -> ``/input``)."""
+    """Return a variable expression as plain text (``"'/input'"`` -> ``/input``).
+
+    A value that is one string literal is unescaped as Xplenty reads it (``"'O\\'Brien'"`` ->
+    ``O'Brien``; escapes ``\\n \\t \\b \\r \\f \\\\ \\'`` and ``\\u`` + 4 hex digits); any other
+    expression only loses matching outer quotes.
+    """
     text = str(value)
+    literal = _STRING_LITERAL.fullmatch(text)
+    if literal is not None:
+        return re.sub(
+            r"\\(u[0-9A-Fa-f]{4}|.)",
+            lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else _UNESCAPES[m[1]],
+            literal[1],
+        )
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     return text
