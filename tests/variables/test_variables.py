@@ -63,7 +63,7 @@ def test_literal_reads_back_as_the_plain_text(plain):
 
 def test_literal_is_one_pig_string_literal():
     """Whatever the input, the result is a single QUOTEDSTRING token: no quote ends it early."""
-    from airflow_provider_xplenty.emulator.state import _STRING_LITERAL
+    from airflow_provider_xplenty.emulator.state.records import _STRING_LITERAL
 
     every_char = "".join(chr(c) for c in range(1, 0x250) if chr(c) != "$")
     assert _STRING_LITERAL.fullmatch(literal(every_char))
