@@ -57,3 +57,7 @@ class XplentyClusterEndedError(XplentyClusterFailedError, AirflowFailException):
 
 class XplentyTimeoutError(XplentyError):
     """A wait ran past its deadline."""
+
+
+class XplentyTriggerEventError(XplentyError):
+    """A trigger event that does not have the expected shape reached ``execute_complete``."""

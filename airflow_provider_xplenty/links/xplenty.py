@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow.sdk import BaseOperatorLink
+from airflow_provider_xplenty._compat import BaseOperatorLink, xcom_value
 
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow_provider_xplenty._compat import BaseOperator, TaskInstanceKey
 
 #: XCom key under which every Xplenty operator and sensor pushes the web URL of the cluster or job it
 #: manages (one resource per task), before it starts waiting.
 HTML_URL_XCOM_KEY = "html_url"
-
-
-def _xcom_value(ti_key: TaskInstanceKey, key: str) -> Any:
-    from airflow.sdk.execution_time.xcom import XCom
-
-    return XCom.get_value(ti_key=ti_key, key=key)
 
 
 class _XplentyHtmlUrlLink(BaseOperatorLink):
@@ -26,7 +19,7 @@ class _XplentyHtmlUrlLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """Return the ``html_url`` pushed by the task, or ``""`` when there is none yet."""
-        value = _xcom_value(ti_key, HTML_URL_XCOM_KEY)
+        value = xcom_value(ti_key, HTML_URL_XCOM_KEY)
         return value if isinstance(value, str) else ""
 
 

@@ -7,11 +7,17 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+from airflow_provider_xplenty._compat import (
+    SmtpNotifier,
+    dag_with_template_env,
+    keep_empty_renders,
+    xcom_from_metadata_db,
+)
 
 if TYPE_CHECKING:
     import jinja2
-    from airflow.sdk import Context
+
+    from airflow_provider_xplenty._compat import Context
 
 log = logging.getLogger(__name__)
 
@@ -121,32 +127,29 @@ class XplentySmtpNotifier(SmtpNotifier):
         self.cluster_task_id = cluster_task_id
         self.job_id_key = job_id_key
 
-    # -- G5: a DAG-level notifier under dag.test gets a SerializedDAG without get_template_env.
     def render_template_fields(
         self,
         context: Context,
         jinja_env: jinja2.Environment | None = None,
     ) -> None:
-        """Render the template fields; fall back to a plain sandboxed env for a ``SerializedDAG``."""
+        """Render the template fields; fall back to a plain sandboxed env when the DAG cannot build one."""
         dag = context.get("dag")
-        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
+        if jinja_env is None and dag is not None and dag_with_template_env(dag) is None:
             jinja_env = self.get_template_env(dag=None)
-        before = {name: getattr(self, name) for name in self.template_fields}
+        templates = {name: getattr(self, name) for name in self.template_fields}
         super().render_template_fields(context, jinja_env)
-        # Airflow 3.2 keeps the template itself when a field renders empty (3.3 stores the empty
-        # result), so an unset recipients Variable left `to` as "{{ var.value.get(...) }}" and
-        # notify() tried to send. Store the empty result here too (only re-renders unchanged fields).
-        for name, value in before.items():
-            if value and getattr(self, name) is value:
-                rendered = self.render_template(value, context, jinja_env or self.get_template_env(dag=dag))
-                if not rendered:
-                    setattr(self, name, rendered)
+        # An unset recipients Variable must leave `to` empty (no e-mail), not the template text.
+        keep_empty_renders(
+            self,
+            templates,
+            lambda template: self.render_template(
+                template, context, jinja_env or self.get_template_env(dag=dag)
+            ),
+        )
 
     def get_template_env(self, dag: Any = None) -> jinja2.Environment:
         """Return the DAG's template env, or a plain sandboxed env when ``dag`` cannot build one."""
-        if dag is not None and not hasattr(dag, "get_template_env"):
-            dag = None
-        return cast("jinja2.Environment", super().get_template_env(dag=dag))
+        return cast("jinja2.Environment", super().get_template_env(dag=dag_with_template_env(dag)))
 
     def __call__(self, *args: Any) -> None:
         """Collect the Xplenty details, render a copy of this notifier and send it.
@@ -258,19 +261,7 @@ def _xcom_pull(context: Context, task_id: str, key: str, map_index: int) -> Any:
         # dag.test() runs DAG callbacks in its own process, where no task supervisor answers
         # XCom requests; the metadata DB is local there, so read it directly.
         try:
-            return _xcom_from_db(ti.dag_id, ti.run_id, task_id, key, map_index)
+            return xcom_from_metadata_db(ti.dag_id, ti.run_id, task_id, key, map_index)
         except Exception as db_err:
             log.warning("Could not read XCom %s of %s: %s / %s", key, task_id, sdk_err, db_err)
             return None
-
-
-def _xcom_from_db(dag_id: str, run_id: str, task_id: str, key: str, map_index: int) -> Any:
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        query = XComModel.get_many(
-            run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id, map_indexes=map_index, limit=1
-        )
-        row = session.scalars(query).first()
-        return None if row is None else XComModel.deserialize_value(row)

@@ -8,8 +8,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_xplenty._compat import BaseOperator, task_state_store
+from airflow_provider_xplenty._waiting._flows import api_floor, terminate_or_expire
+from airflow_provider_xplenty._waiting.events import utc_iso, validate_event
+from airflow_provider_xplenty._waiting.task import (
+    STATUS_HISTORY_XCOM_KEY,
+    IdArg,
+    XplentyTaskMixin,
+    as_int,
+    dag_run_start,
+    default_deferrable,
+    push,
+    try_number,
+)
 from airflow_provider_xplenty.exceptions import (
     XplentyApiError,
     XplentyClusterFailedError,
@@ -18,22 +29,9 @@ from airflow_provider_xplenty.exceptions import (
 )
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import Cluster, ClusterStatus
-from airflow_provider_xplenty.operators._base import (
-    STATUS_HISTORY_XCOM_KEY,
-    IdArg,
-    XplentyTaskMixin,
-    api_floor,
-    as_int,
-    dag_run_start,
-    push,
-    task_state_store,
-    try_number,
-)
-from airflow_provider_xplenty.triggers.watcher import terminate_or_expire
-from airflow_provider_xplenty.triggers.xplenty import default_deferrable, utc_iso, validate_event
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow_provider_xplenty._compat import Context
 
 CLUSTER_ID_XCOM_KEY = "cluster_id"
 #: task_state_store key (Airflow 3.3+) holding the id of the cluster the task created.
@@ -499,7 +497,9 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         push(context, STATUS_HISTORY_XCOM_KEY, history)
         if not self.wait_for_termination or status == ClusterStatus.TERMINATED.value:
             return str(status)
-        return self._wait(context, cluster_id, history, ["terminated"], "execute_complete")
+        return self._wait(
+            context, cluster_id, history, sorted(ClusterStatus.terminal_states()), "execute_complete"
+        )
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, cluster_id: int | None = None

@@ -7,8 +7,21 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
+from airflow_provider_xplenty._compat import BaseOperator, ResumableJobMixin, task_state_store
+from airflow_provider_xplenty._waiting._flows import api_floor, stop_or_confirm
+from airflow_provider_xplenty._waiting.blocking import wait_sync
+from airflow_provider_xplenty._waiting.deadlines import timeout_seconds
+from airflow_provider_xplenty._waiting.events import utc_iso, validate_event
+from airflow_provider_xplenty._waiting.task import (
+    STATUS_HISTORY_XCOM_KEY,
+    IdArg,
+    XplentyTaskMixin,
+    as_int,
+    dag_run_start,
+    default_deferrable,
+    push,
+    try_number,
+)
 from airflow_provider_xplenty.exceptions import (
     XplentyApiError,
     XplentyConfigError,
@@ -19,30 +32,12 @@ from airflow_provider_xplenty.exceptions import (
 from airflow_provider_xplenty.hooks.xplenty import job_matches
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyJobLink
 from airflow_provider_xplenty.models import Job, JobStatus
-from airflow_provider_xplenty.operators._base import (
-    STATUS_HISTORY_XCOM_KEY,
-    IdArg,
-    XplentyTaskMixin,
-    api_floor,
-    as_int,
-    dag_run_start,
-    push,
-    task_state_store,
-    try_number,
-)
-from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
-from airflow_provider_xplenty.triggers.xplenty import (
-    default_deferrable,
-    timeout_seconds,
-    utc_iso,
-    validate_event,
-    wait_sync,
-)
 from airflow_provider_xplenty.variables import check_known_variables, job_variables
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
     from pydantic import JsonValue
+
+    from airflow_provider_xplenty._compat import Context
 
 #: XCom keys pushed by :class:`XplentyRunJobOperator`.
 JOB_ID_XCOM_KEY = "job_id"
@@ -51,31 +46,6 @@ OUTPUTS_XCOM_KEY = "outputs"
 PREVIEW_MAX_CHARS = 2000
 #: task_state_store key (Airflow 3.3+) holding when the first try of the task instance started.
 FIRST_TRY_STARTED_KEY = "xplenty_first_try_started_at"
-
-
-class _ResumableJobFallback:
-    """Airflow 3.2 stand-in for ``airflow.sdk.ResumableJobMixin`` (no ``task_state_store`` there).
-
-    The operator's ``submit_job`` looks for the job a previous try started (``list_jobs``), so the
-    no-duplicate guarantee holds without the store.
-    """
-
-    external_id_key: str = "remote_job_id"
-
-    def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.durable = durable
-
-    def execute_resumable(self, context: Context) -> Any:
-        external_id = self.submit_job(context)  # type: ignore[attr-defined]
-        self.poll_until_complete(external_id, context)  # type: ignore[attr-defined]
-        return self.get_job_result(external_id, context)  # type: ignore[attr-defined]
-
-
-try:
-    from airflow.sdk import ResumableJobMixin  # type: ignore[attr-defined]  # Airflow 3.3+
-except ImportError:  # Airflow 3.2: same guarantee through the list_jobs search in submit_job
-    ResumableJobMixin = _ResumableJobFallback  # type: ignore[misc,assignment]
 
 
 class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_xplenty._waiting.task import IdArg
 from airflow_provider_xplenty.exceptions import XplentyJobEndedError
 from airflow_provider_xplenty.links.xplenty import XplentyJobLink
 from airflow_provider_xplenty.models import JobStatus
-from airflow_provider_xplenty.operators._base import IdArg
-from airflow_provider_xplenty.sensors.cluster import XplentyStatusSensorBase
+from airflow_provider_xplenty.sensors._base import XplentyStatusSensorBase
 
 
 class XplentyJobSensor(XplentyStatusSensorBase):
@@ -38,7 +38,7 @@ class XplentyJobSensor(XplentyStatusSensorBase):
         self,
         *,
         job_id: IdArg,
-        target_statuses: Sequence[str] = ("completed",),
+        target_statuses: Sequence[str] = tuple(sorted(JobStatus.success_states())),
         failed_statuses: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:

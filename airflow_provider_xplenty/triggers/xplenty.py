@@ -1,202 +1,51 @@
 """Deferrable triggers that wait for an Xplenty cluster or job to reach a status.
 
-Both triggers read statuses through :mod:`airflow_provider_xplenty.triggers.watcher` (the polling
-seam), keep the status history, log transitions and progress, enforce two absolute wall-clock
-deadlines (``end_time`` for the operator's ``timeout`` and ``execution_deadline`` for the task's
-``execution_timeout``) and emit exactly one event of the shape checked by
-:func:`validate_event`.
+Both triggers read statuses through the polling seam (``_waiting.seam.get_status_source``), keep the
+status history, log transitions and progress, enforce two absolute wall-clock deadlines (``end_time``
+for the operator's ``timeout`` and ``execution_deadline`` for the task's ``execution_timeout``) and
+emit exactly one event of the shape checked by ``_waiting.events.validate_event``.
+
+The classpaths of these classes are stored with the deferred tasks: keep them where they are.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection
-from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
-from airflow_provider_xplenty.exceptions import XplentyError
-from airflow_provider_xplenty.triggers.watcher import (
-    ResourceKind,
-    StatusSnapshot,
-    StatusSource,
-    SyncPollingStatusSource,
-    get_status_source,
+from airflow_provider_xplenty._compat import (
+    TRIGGER_HAS_ON_KILL,
+    BaseTrigger,
+    TriggerEvent,
+    task_left_deferred,
 )
+from airflow_provider_xplenty._waiting.deadlines import earliest_deadline
+from airflow_provider_xplenty._waiting.events import (
+    ResourceKind,
+    StatusRecorder,
+    StatusSnapshot,
+    make_event,
+    validate_event,
+)
+from airflow_provider_xplenty._waiting.seam import get_status_source
+from airflow_provider_xplenty._waiting.sources import StatusSource
+from airflow_provider_xplenty.exceptions import XplentyTriggerEventError
+from airflow_provider_xplenty.models import ClusterStatus, JobStatus
 
-#: Airflow 3.3+ calls ``BaseTrigger.on_kill`` on user action; 3.2 does not have it.
-TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
+__all__ = [
+    "XplentyClusterTrigger",
+    "XplentyJobTrigger",
+    # importable from here before they moved to _waiting.events / exceptions:
+    "XplentyTriggerEventError",
+    "validate_event",
+]
 
-#: ``status`` values a trigger event can carry.
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
-#: ``reason`` values of a ``timeout`` event.
-TIMEOUT_REASONS = frozenset({"timeout", "execution_timeout"})
-
-
-def utc_iso(ts: float | None = None) -> str:
-    """Return a wall-clock timestamp as an ISO 8601 UTC string."""
-    return datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc).isoformat()
-
-
-class XplentyTriggerEventError(XplentyError):
-    """A trigger event that does not have the expected shape reached ``execute_complete``."""
-
-
-def validate_event(event: Any, *, kind: ResourceKind, resource_id: int | None = None) -> dict[str, Any]:
-    """Check a trigger event and return it; raise :class:`XplentyTriggerEventError` when malformed.
-
-    :param event: what the trigger sent (``execute_complete``'s ``event`` argument).
-    :param kind: ``"job"`` or ``"cluster"``: the resource the task waits on.
-    :param resource_id: the id the task waits on; the event must name the same one.
-    """
-    if not isinstance(event, dict):
-        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event (expected a dict): {event!r}")
-    status = event.get("status")
-    if status not in EVENT_STATUSES:
-        raise XplentyTriggerEventError(
-            f"Malformed Xplenty trigger event: status {status!r} is not one of {sorted(EVENT_STATUSES)}: "
-            f"{event!r}"
-        )
-    if event.get("kind") != kind:
-        raise XplentyTriggerEventError(
-            f"Malformed Xplenty trigger event: expected kind {kind!r}, got {event.get('kind')!r}: {event!r}"
-        )
-    event_id = event.get("resource_id")
-    if not isinstance(event_id, int) or isinstance(event_id, bool):
-        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: no integer resource_id: {event!r}")
-    if resource_id is not None and event_id != resource_id:
-        raise XplentyTriggerEventError(
-            f"Xplenty trigger event is for {kind} {event_id}, but this task waits on {kind} {resource_id}"
-        )
-    history = event.get("history", [])
-    if not isinstance(history, list) or not all(
-        isinstance(h, dict) and isinstance(h.get("status"), str) for h in history
-    ):
-        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: bad history: {event!r}")
-    if status == "timeout" and event.get("reason") not in TIMEOUT_REASONS:
-        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: bad timeout reason: {event!r}")
-    if status in ("success", "failed") and not isinstance(event.get("xplenty_status"), str):
-        raise XplentyTriggerEventError(f"Malformed Xplenty trigger event: no xplenty_status: {event!r}")
-    return event
-
-
-class StatusRecorder:
-    """Keep the status history of one resource and log its transitions and progress."""
-
-    def __init__(self, kind: ResourceKind, resource_id: int, history: list[dict[str, Any]], log: Any) -> None:
-        self.kind = kind
-        self.resource_id = resource_id
-        self.history = history
-        self.log = log
-        self.last_progress: float | None = None
-
-    def record(self, snap: StatusSnapshot) -> None:
-        """Append a transition when the status changed; log it, or the progress when that changed."""
-        previous = self.history[-1]["status"] if self.history else None
-        if snap.status != previous:
-            self.history.append({"status": snap.status, "at": utc_iso(snap.observed_at)})
-            self.log.info(
-                "Xplenty %s %s: %s -> %s%s",
-                self.kind,
-                self.resource_id,
-                previous or "(start)",
-                snap.status,
-                f" ({snap.progress * 100:.0f}%)" if snap.progress is not None else "",
-            )
-        elif snap.progress is not None and snap.progress != self.last_progress:
-            self.log.info(
-                "Xplenty %s %s: %s, %.0f%% done",
-                self.kind,
-                self.resource_id,
-                snap.status,
-                snap.progress * 100,
-            )
-        self.last_progress = snap.progress
-
-
-def make_event(
-    status: str,
-    *,
-    kind: ResourceKind,
-    resource_id: int,
-    message: str,
-    snap: StatusSnapshot | None,
-    history: list[dict[str, Any]],
-    **extra: Any,
-) -> dict[str, Any]:
-    """Build an event payload (the same shape for trigger events and blocking waits)."""
-    payload: dict[str, Any] = {
-        "status": status,
-        "kind": kind,
-        "resource_id": resource_id,
-        f"{kind}_id": resource_id,
-        "xplenty_status": snap.status if snap else (history[-1]["status"] if history else None),
-        "message": message,
-        "html_url": snap.html_url if snap else None,
-        "errors": snap.errors if snap else None,
-        "progress": snap.progress if snap else None,
-        "history": [dict(h) for h in history],
-        "reason": None,
-    }
-    payload.update(extra)
-    return payload
-
-
-def wait_sync(
-    *,
-    hook: Any,
-    kind: ResourceKind,
-    resource_id: int,
-    target_statuses: Collection[str],
-    failed_statuses: Collection[str],
-    poll_interval: float,
-    end_time: float | None,
-    history: list[dict[str, Any]],
-    log: Any,
-    transient_error_timeout: float = 600.0,
-) -> tuple[dict[str, Any], StatusSnapshot | None]:
-    """Wait in the worker like the triggers do; return an event payload and the last snapshot.
-
-    Non-transient API errors propagate. A passed ``end_time`` gives a ``timeout`` event, also while
-    transient API errors go on (the deadline is checked between polls whether or not the API answers).
-    """
-    source = SyncPollingStatusSource(
-        hook, poll_interval=poll_interval, transient_error_timeout=transient_error_timeout, log=log
-    )
-    recorder = StatusRecorder(kind, resource_id, history, log)
-    snap: StatusSnapshot | None = None
-    for snap in source.watch(kind, resource_id, end_time=end_time):
-        recorder.record(snap)
-        if snap.status in target_statuses:
-            message = f"Xplenty {kind} {resource_id} is {snap.status}"
-            return make_event(
-                "success", kind=kind, resource_id=resource_id, message=message, snap=snap, history=history
-            ), snap
-        if snap.status in failed_statuses:
-            detail = f": {snap.errors}" if snap.errors else ""
-            message = f"Xplenty {kind} {resource_id} is {snap.status}{detail}"
-            return make_event(
-                "failed", kind=kind, resource_id=resource_id, message=message, snap=snap, history=history
-            ), snap
-        if end_time is not None and time.time() >= end_time:
-            break
-    # the source only ends at the deadline
-    message = (
-        f"Xplenty {kind} {resource_id} did not reach {'/'.join(sorted(target_statuses))} before the timeout "
-        f"(last status: {snap.status if snap else 'unknown'})"
-    )
-    event = make_event(
-        "timeout",
-        kind=kind,
-        resource_id=resource_id,
-        message=message,
-        snap=snap,
-        history=history,
-        reason="timeout",
-    )
-    return event, snap
+_JOB_TARGETS = tuple(sorted(JobStatus.success_states()))
+_JOB_FAILED = tuple(sorted(JobStatus.failed_states()))
+_CLUSTER_TARGETS = tuple(sorted(ClusterStatus.ready_states()))
+_CLUSTER_FAILED = tuple(sorted(ClusterStatus.failed_states()))
 
 
 class _XplentyStatusTrigger(BaseTrigger):
@@ -284,41 +133,9 @@ class _XplentyStatusTrigger(BaseTrigger):
             )
         )
 
-    def _deadline(self) -> tuple[float | None, str]:
-        candidates = [
-            (t, r)
-            for t, r in ((self.end_time, "timeout"), (self.execution_deadline, "execution_timeout"))
-            if t
-        ]
-        if not candidates:
-            return None, ""
-        return min(candidates)
-
     async def _cancelled_by_user(self) -> bool:
         """Whether the task left the deferred state (user action), as opposed to a triggerer restart."""
-        ti = self.task_instance
-        if ti is None:
-            return False
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-            from asgiref.sync import sync_to_async
-
-            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
-                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=ti.map_index
-            )
-        except Exception:
-            self.log.warning(
-                "Could not read the state of %s; not stopping anything", ti.task_id, exc_info=True
-            )
-            return False
-        map_index = getattr(ti, "map_index", -1)
-        key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
-        run_states = states.get(ti.run_id, {})
-        if key not in run_states:  # unknown: rather leave the job running than stop it by mistake
-            return False
-        state = run_states[key]
-        # A cleared task has no state (None) until the scheduler picks it up again: a user action too.
-        return state is None or str(getattr(state, "value", state)) != "deferred"
+        return await task_left_deferred(self.task_instance, self.log)
 
     async def on_kill(self) -> None:
         """Stop remote work when a user kills the deferred task (overridden by subclasses)."""
@@ -350,7 +167,7 @@ class _XplentyStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until a target status, a failed status, a deadline, or a non-transient API error."""
-        deadline, reason = self._deadline()
+        deadline, reason = earliest_deadline(self.end_time, self.execution_deadline)
         snap: StatusSnapshot | None = None
         recorder = StatusRecorder(self.kind, self.resource_id, self.history, self.log)
         stream = self.source.watch(self.kind, self.resource_id).__aiter__()
@@ -437,8 +254,8 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
         job_id: int,
         xplenty_conn_id: str = "xplenty_default",
         poll_interval: float = 30.0,
-        target_statuses: list[str] | tuple[str, ...] = ("completed",),
-        failed_statuses: list[str] | tuple[str, ...] = ("failed", "stopped"),
+        target_statuses: list[str] | tuple[str, ...] = _JOB_TARGETS,
+        failed_statuses: list[str] | tuple[str, ...] = _JOB_FAILED,
         end_time: float | None = None,
         execution_deadline: float | None = None,
         history: list[dict[str, Any]] | None = None,
@@ -519,13 +336,8 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
         cluster_id: int,
         xplenty_conn_id: str = "xplenty_default",
         poll_interval: float = 30.0,
-        target_statuses: list[str] | tuple[str, ...] = ("available", "idle"),
-        failed_statuses: list[str] | tuple[str, ...] = (
-            "error",
-            "pending_terminate",
-            "terminating",
-            "terminated",
-        ),
+        target_statuses: list[str] | tuple[str, ...] = _CLUSTER_TARGETS,
+        failed_statuses: list[str] | tuple[str, ...] = _CLUSTER_FAILED,
         end_time: float | None = None,
         execution_deadline: float | None = None,
         history: list[dict[str, Any]] | None = None,
@@ -559,41 +371,3 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
             self.log.warning("Terminating Xplenty cluster %s (task killed while deferred)", self.cluster_id)
             status = await self.source.terminate_cluster(self.cluster_id)
             self.log.info("Xplenty cluster %s is now %s", self.cluster_id, status)
-
-
-def timeout_seconds(timeout: float | timedelta | None) -> float | None:
-    """Return a ``timeout`` argument (seconds or timedelta) as seconds, ``None`` for no timeout."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, timedelta):
-        return timeout.total_seconds()
-    return float(timeout)
-
-
-def wall_clock_deadlines(
-    context: Any, timeout: float | timedelta | None, execution_timeout: timedelta | None
-) -> tuple[float | None, float | None]:
-    """Return ``(end_time, execution_deadline)`` as ``time.time()`` values for a trigger.
-
-    ``end_time`` is now + ``timeout``; ``execution_deadline`` is the task's start + ``execution_timeout``
-    (Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger does).
-    """
-    now = time.time()
-    seconds = timeout_seconds(timeout)
-    end_time = None if seconds is None else now + seconds
-    execution_deadline = None
-    if execution_timeout is not None:
-        ti = context.get("ti") if hasattr(context, "get") else None
-        start = getattr(ti, "start_date", None)
-        started = start.timestamp() if isinstance(start, datetime) else now
-        execution_deadline = min(started, now) + execution_timeout.total_seconds()
-    return end_time, execution_deadline
-
-
-def default_deferrable() -> bool:
-    """Return ``[operators] default_deferrable`` (the default of every ``deferrable`` argument here)."""
-    try:
-        from airflow.sdk.configuration import conf
-    except ImportError:  # older task SDKs
-        from airflow.configuration import conf  # type: ignore[no-redef]
-    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))

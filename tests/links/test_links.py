@@ -32,7 +32,7 @@ def test_links_resolve_to_the_emulator_pages(xplenty_emulator, monkeypatch):
     job = hook.run_job(cluster.id, 101)
     pushed = {"cluster": cluster.html_url, "job": job.html_url}
     for kind, link in (("cluster", XplentyClusterLink()), ("job", XplentyJobLink())):
-        monkeypatch.setattr(links, "_xcom_value", lambda ti_key, key, kind=kind: pushed[kind])
+        monkeypatch.setattr(links, "xcom_value", lambda ti_key, key, kind=kind: pushed[kind])
         url = link.get_link(None, ti_key=None)  # type: ignore[arg-type]
         assert url.startswith(xplenty_emulator.url)
         page = requests.get(url, timeout=10)
@@ -42,5 +42,5 @@ def test_links_resolve_to_the_emulator_pages(xplenty_emulator, monkeypatch):
 
 @pytest.mark.parametrize("value", [None, 42])
 def test_link_without_url_is_empty(monkeypatch, value):
-    monkeypatch.setattr(links, "_xcom_value", lambda ti_key, key: value)
+    monkeypatch.setattr(links, "xcom_value", lambda ti_key, key: value)
     assert XplentyJobLink().get_link(None, ti_key=None) == ""  # type: ignore[arg-type]

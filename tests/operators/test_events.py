@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_provider_xplenty.exceptions import XplentyTriggerEventError
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
     XplentyTerminateClusterOperator,
@@ -11,7 +12,6 @@ from airflow_provider_xplenty.operators.cluster import (
 from airflow_provider_xplenty.operators.job import XplentyRunJobOperator
 from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
 from airflow_provider_xplenty.sensors.job import XplentyJobSensor
-from airflow_provider_xplenty.triggers.xplenty import XplentyTriggerEventError
 
 TASKS = [
     (XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101), "execute_complete"),

@@ -235,7 +235,7 @@ def test_blocking_timeout_is_kept_while_the_api_fails(emu, register_dag):
 
 def test_resumable_job_mixin_matches_the_airflow_version():
     """On 3.3+ the operator is Airflow's ResumableJobMixin; on 3.2 it is the list_jobs stand-in."""
-    from airflow_provider_xplenty.operators import job as module
+    from airflow_provider_xplenty import _compat as module
 
     bases = XplentyRunJobOperator.__mro__
     if HAS_TASK_STATE_STORE:
@@ -642,14 +642,14 @@ class RefusingStopHook:
 )
 def test_one_rule_for_a_refused_stop(code, status, expected):
     """The run-job operator, the stop-job operator and the trigger share one "already gone" rule."""
-    from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
+    from airflow_provider_xplenty._waiting._flows import stop_or_confirm
 
     assert stop_or_confirm(RefusingStopHook(code, status), 7) == expected
 
 
 def test_a_refused_stop_of_a_running_job_is_an_error():
+    from airflow_provider_xplenty._waiting._flows import stop_or_confirm
     from airflow_provider_xplenty.exceptions import XplentyApiError
-    from airflow_provider_xplenty.triggers.watcher import stop_or_confirm
 
     with pytest.raises(XplentyApiError):
         stop_or_confirm(RefusingStopHook(422, "running"), 7)

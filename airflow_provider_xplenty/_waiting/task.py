@@ -1,27 +1,27 @@
-"""What every Xplenty operator and sensor shares: the hook, XCom pushes, id parsing, wait-or-defer."""
+"""What every Xplenty operator and sensor shares: the hook, XCom pushes, id parsing, wait-or-defer.
+
+This module sits above the triggers (it defers to them); the rest of :mod:`airflow_provider_xplenty._waiting`
+sits below them.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
+from airflow_provider_xplenty._compat import conf
+from airflow_provider_xplenty._waiting.blocking import wait_sync
+from airflow_provider_xplenty._waiting.deadlines import wall_clock_deadlines
+from airflow_provider_xplenty._waiting.events import ResourceKind
 from airflow_provider_xplenty.exceptions import XplentyConfigError
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
-from airflow_provider_xplenty.triggers.watcher import ResourceKind
-from airflow_provider_xplenty.triggers.xplenty import (
-    XplentyClusterTrigger,
-    XplentyJobTrigger,
-    wait_sync,
-    wall_clock_deadlines,
-)
+from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-    from airflow.sdk.definitions.xcom_arg import XComArg
+    from airflow_provider_xplenty._compat import Context, XComArg
 
 #: What an id argument accepts: an int, a (templated) string, or another task's output
 #: (``create.output``, an ``XComArg``), which Airflow resolves before ``execute``.
@@ -29,15 +29,11 @@ IdArg = Union[int, str, "XComArg"]
 
 #: XCom key of the status transitions seen while waiting (operators and sensors).
 STATUS_HISTORY_XCOM_KEY = "status_history"
-#: Clock skew tolerated between Airflow and the Xplenty API, after the skew measured from ``Date``.
-CLOCK_MARGIN = timedelta(seconds=5)
-#: A measured skew smaller than this is noise (``Date`` has one-second resolution).
-_SKEW_NOISE = timedelta(seconds=2)
 
 
-def task_state_store(context: Context | dict[str, Any]) -> Any:
-    """The task's ``task_state_store`` (Airflow 3.3+), or ``None``."""
-    return context.get("task_state_store")  # type: ignore[call-overload]
+def default_deferrable() -> bool:
+    """Return ``[operators] default_deferrable`` (the default of every ``deferrable`` argument here)."""
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
 def dag_run_start(context: Context | dict[str, Any]) -> datetime | None:
@@ -45,45 +41,6 @@ def dag_run_start(context: Context | dict[str, Any]) -> datetime | None:
     dag_run = context.get("dag_run")
     since = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None)
     return since if isinstance(since, datetime) else None
-
-
-def server_skew(hook: Any) -> timedelta:
-    """How far the API's clock is ahead of this machine's (negative: behind), from a ``Date`` header.
-
-    One call to the free ``rate_limit_status`` endpoint. Zero when it cannot be measured or is
-    within the header's resolution. Used to turn an Airflow time into a lower bound on API times.
-    """
-    try:
-        session = hook.get_conn()
-        dates: list[str] = []
-
-        def grab(resp: Any, *args: Any, **kwargs: Any) -> Any:
-            value = resp.headers.get("Date")
-            if value:
-                dates.append(value)
-            return resp
-
-        session.hooks["response"].append(grab)
-        try:
-            before = datetime.now(timezone.utc)
-            hook.get_rate_limit_status()
-            after = datetime.now(timezone.utc)
-        finally:
-            session.hooks["response"].remove(grab)
-        if not dates:
-            return timedelta(0)
-        server = parsedate_to_datetime(dates[-1])
-        if server.tzinfo is None:
-            server = server.replace(tzinfo=timezone.utc)
-    except Exception:
-        return timedelta(0)
-    skew = server - (before + (after - before) / 2)
-    return skew if abs(skew) > _SKEW_NOISE else timedelta(0)
-
-
-def api_floor(hook: Any, airflow_time: datetime) -> datetime:
-    """A lower bound, on the API's clock, for objects created after ``airflow_time`` (Airflow's clock)."""
-    return airflow_time + server_skew(hook) - CLOCK_MARGIN
 
 
 def push(context: Context | dict[str, Any], key: str, value: Any) -> None:

@@ -6,15 +6,13 @@ import asyncio
 
 import pytest
 
+from airflow_provider_xplenty._waiting.events import validate_event
+from airflow_provider_xplenty._waiting.seam import get_status_source
+from airflow_provider_xplenty._waiting.shared import SharedStatusPoller, SharedStatusSource
+from airflow_provider_xplenty._waiting.sources import PollingStatusSource
 from airflow_provider_xplenty.exceptions import XplentyApiError
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
-from airflow_provider_xplenty.triggers.watcher import (
-    PollingStatusSource,
-    SharedStatusPoller,
-    SharedStatusSource,
-    get_status_source,
-)
-from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger, validate_event
+from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger
 
 FAST = {
     "cluster_pending": 0.3,
@@ -24,6 +22,15 @@ FAST = {
     "job_running": 1.2,
     "job_stopping": 0.1,
 }
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch):
+    """Each test starts with no pollers: earlier tests may leave one whose first GET failed (404).
+
+    Such a poller stays registered under its event loop's id, which a later loop can reuse.
+    """
+    monkeypatch.setattr(SharedStatusPoller, "_registry", {})
 
 
 @pytest.fixture()

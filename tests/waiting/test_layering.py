@@ -1,0 +1,66 @@
+"""The layering of the package holds: who may import whom, and Airflow only through ``_compat``."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "airflow_provider_xplenty"
+NAME = PACKAGE.name
+
+#: What operators and sensors may import from the package.
+TASK_LAYER_MAY_IMPORT = (
+    f"{NAME}._compat",
+    f"{NAME}._waiting",
+    f"{NAME}.exceptions",
+    f"{NAME}.hooks.xplenty",
+    f"{NAME}.links",
+    f"{NAME}.models",
+    f"{NAME}.triggers.xplenty",
+)
+#: Packages whose Airflow imports all go through ``_compat``.
+COMPAT_USERS = ("_waiting", "links", "notifications", "operators", "sensors", "triggers")
+
+
+def imports_of(path: pathlib.Path) -> set[str]:
+    """Every module a file imports (top level, in functions, under TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules(*subpackages: str) -> list[pathlib.Path]:
+    return sorted(p for sub in subpackages for p in (PACKAGE / sub).rglob("*.py"))
+
+
+def within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(f"{p}.") for p in prefixes)
+
+
+@pytest.mark.parametrize("path", modules("operators", "sensors"), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_operators_and_sensors_import_only_the_layers_below(path):
+    own = f"{NAME}.{path.parent.name}"
+    other = f"{NAME}.sensors" if path.parent.name == "operators" else f"{NAME}.operators"
+    package_imports = {m for m in imports_of(path) if m.startswith(f"{NAME}.")}
+    assert not {m for m in package_imports if within(m, (other,))}, "operators and sensors stay apart"
+    stray = {m for m in package_imports if not within(m, (*TASK_LAYER_MAY_IMPORT, own))}
+    assert not stray, stray
+
+
+@pytest.mark.parametrize("path", modules("_waiting"), ids=lambda p: p.name)
+def test_waiting_sits_below_the_tasks(path):
+    above = (f"{NAME}.operators", f"{NAME}.sensors", f"{NAME}.notifications", f"{NAME}.links")
+    if path.name != "task.py":  # the one module above the triggers: it defers to them
+        above += (f"{NAME}.triggers",)
+    assert not {m for m in imports_of(path) if within(m, above)}
+
+
+@pytest.mark.parametrize("path", modules(*COMPAT_USERS), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_airflow_is_imported_only_through_compat(path):
+    assert not {m for m in imports_of(path) if within(m, ("airflow",))}
