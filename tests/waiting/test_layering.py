@@ -19,6 +19,7 @@ TASK_LAYER_MAY_IMPORT = (
     f"{NAME}.links",
     f"{NAME}.models",
     f"{NAME}.triggers.xplenty",
+    f"{NAME}.variables",
 )
 #: Packages whose Airflow imports all go through ``_compat``.
 COMPAT_USERS = ("_waiting", "links", "notifications", "operators", "sensors", "triggers")
