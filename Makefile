@@ -13,7 +13,7 @@ AF32_VENV := .venv-af32
 AF32_CONSTRAINTS := constraints-airflow-3.2.txt
 AF32_STAMP := $(AF32_VENV)/.installed
 
-.PHONY: install lint typecheck test test-compat constraints-af32 demo emulator bench ui clean chromium
+.PHONY: install lint typecheck test test-compat constraints-af32 demo emulator bench chaos chaos-quick ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,13 @@ emulator: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# Adversarial scenarios (faults, kills, races) on real Airflow and the emulator; see docs/chaos.md.
+chaos: install
+	$(BIN)/python scripts/chaos.py
+
+chaos-quick: install
+	$(BIN)/python scripts/chaos.py --quick
 
 clean:
 	rm -rf $(VENV) $(AF32_VENV) .mypy_cache .ruff_cache .pytest_cache
