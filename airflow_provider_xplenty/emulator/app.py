@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from airflow_provider_xplenty.emulator.gate import ApiGate
 from airflow_provider_xplenty.emulator.responses import FastJSON, error_body
@@ -49,6 +50,11 @@ def add_error_handlers(api: FastAPI) -> None:
         status = 404 if exc.status_code in (404, 405) else exc.status_code
         text = "Not found." if status == 404 else str(exc.detail)
         return FastJSON(error_body(status, text), status_code=status)
+
+    @api.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        # Nobody reads this answer; 499 (nginx's "client closed request") is what the request log shows.
+        return Response(status_code=499)
 
     @api.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -1,4 +1,4 @@
-"""Transport-level fault injection (429, 5xx, latency, lost responses).
+"""Transport-level fault injection (429, 5xx, latency, lost and slow responses).
 
 Job and cluster failures change the state machines and live in :mod:`.state.failures`. Time
 windows given in ``seconds`` here are measured in *real* seconds (so a client's retry loop can
@@ -19,6 +19,7 @@ class Fault:
     """One transport fault.
 
     ``count`` None means unlimited (bounded by ``until`` if set); ``until`` is a monotonic deadline.
+    ``delay``, ``act_after`` and ``never`` shape a ``slow_response`` (see :mod:`..late`).
     """
 
     id: int
@@ -32,6 +33,9 @@ class Fault:
     seconds: float = 0.0
     retry_after: int | None = None
     mode: str = "drop"
+    delay: float = 0.0
+    act_after: float = 0.0
+    never: bool = False
     spec: dict[str, Any] = field(default_factory=dict)
 
     def expired(self) -> bool:

@@ -2,8 +2,9 @@
 
 :class:`ApiGate` is a plain ASGI wrapper (cheaper than FastAPI middleware) that does HTTP Basic
 auth, the account lookup, the vendor ``Accept`` header, rate-limit headers and credits, injected
-transport faults (latency, 5xx, 429, lost responses) and the request log, then sends the web hook
-deliveries the request caused. Routes outside ``/{account}/api`` (control routes, pages) pass through.
+transport faults (latency, 5xx, 429, lost and slow responses; slow ones and dropped connections in
+:mod:`.late`) and the request log, then sends the web hook deliveries the request caused. Routes outside
+``/{account}/api`` (control routes, pages) pass through.
 """
 
 from __future__ import annotations
@@ -13,21 +14,16 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from airflow_provider_xplenty.emulator.asgi import ASGIApp, Message, Receive, Scope, Send, json_messages
 from airflow_provider_xplenty.emulator.faults import Fault
-from airflow_provider_xplenty.emulator.responses import error_body, json_bytes
+from airflow_provider_xplenty.emulator.late import drop_connection, slow_response
+from airflow_provider_xplenty.emulator.responses import error_body
 from airflow_provider_xplenty.emulator.state import Store
 from airflow_provider_xplenty.emulator.webhooks import deliver_in_background
 
 log = logging.getLogger(__name__)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 VENDOR_TYPE = "application/vnd.xplenty+json"
 _API_PATH = re.compile(r"^/([^/]+)/api(?:/|$)")
@@ -90,18 +86,15 @@ class ApiGate:
         remaining: int,
         extra: dict[str, str] | None = None,
     ) -> None:
-        payload = json_bytes(body)
         hdrs = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
             (b"x-ratelimit-limit", str(limit).encode()),
             (b"x-ratelimit-remaining", str(remaining).encode()),
             (b"access-control-allow-origin", b"*"),
         ]
         for k, v in (extra or {}).items():
             hdrs.append((k.lower().encode(), v.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": hdrs})
-        await send({"type": "http.response.body", "body": payload})
+        for message in json_messages(status, body, hdrs):
+            await send(message)
 
     async def _api(
         self,
@@ -182,6 +175,14 @@ class ApiGate:
         if lost is not None:
             await self._lost(scope, receive, send, lost, limit, remaining, method, path, credit)
             return
+        slow = faults.take("slow_response", method, path)
+        if slow is not None:
+
+            def log_slow(status: int) -> None:
+                store.log_request(method, path, status, credit, _query_string(scope), "slow_response")
+
+            await slow_response(self.app, store, scope, receive, send, slow, rate_headers, log_slow)
+            return
         status_box = [0]
 
         async def send_with_headers(message: Message) -> None:
@@ -223,20 +224,4 @@ class ApiGate:
             await self._reply(send, 504, error_body(504, "Gateway Timeout"), limit, remaining)
             return
         self.store.log_request(method, path, 0, credit, _query_string(scope))
-        transport = getattr(getattr(receive, "__self__", None), "transport", None)
-        if transport is not None:
-            transport.close()
-            for _ in range(5):
-                await asyncio.sleep(0.001)
-                if getattr(receive, "__self__", None) is not None and receive.__self__.disconnected:  # type: ignore[attr-defined]
-                    break
-            return
-        # Fallback for other servers: promise a body that never comes, then end the response.
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"100000")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b"{", "more_body": True})
+        await drop_connection(receive, send)

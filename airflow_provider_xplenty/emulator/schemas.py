@@ -230,7 +230,15 @@ class AdvanceIn(_In):
 
 
 class FaultIn(_In):
-    kind: Literal["job_failure", "cluster_failure", "rate_limit", "server_error", "latency", "lost_response"]
+    kind: Literal[
+        "job_failure",
+        "cluster_failure",
+        "rate_limit",
+        "server_error",
+        "latency",
+        "lost_response",
+        "slow_response",
+    ]
     job_id: int | None = None
     package_id: int | None = None
     cluster_id: int | None = None
@@ -241,8 +249,12 @@ class FaultIn(_In):
     status: Literal[500, 502, 503, 504] = 500
     probability: float | None = Field(default=None, ge=0, le=1)
     path_contains: str | None = None
+    path: str | None = None  # the same substring match as path_contains
     method: str | None = None
     mode: Literal["drop", "504"] = "drop"
+    delay: float | None = Field(default=None, ge=0)
+    act_after: float | None = Field(default=None, ge=0)
+    never: bool = False
 
 
 class RateLimitIn(_In):

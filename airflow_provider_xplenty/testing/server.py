@@ -63,6 +63,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._http = requests.Session()
+        self._http_lock = threading.Lock()  # control calls may come from several test threads
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 15.0) -> EmulatorServer:
@@ -101,7 +102,8 @@ class EmulatorServer:
         raise RuntimeError(f"the Xplenty emulator did not start on {self.host}:{self.port}")
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (slow responses still pending are dropped rather than waited for)."""
+        self.store.drop_pending()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -154,9 +156,10 @@ class EmulatorServer:
     # ------------------------------------------------------------------ control routes
     def control(self, method: str, path: str, json: Any = None) -> Any:
         """Call a control route (``path`` relative to ``/_emulator/``) and return its JSON."""
-        resp = self._http.request(
-            method.upper(), f"{self.url}/_emulator/{path.lstrip('/')}", json=json, timeout=30
-        )
+        with self._http_lock:
+            resp = self._http.request(
+                method.upper(), f"{self.url}/_emulator/{path.lstrip('/')}", json=json, timeout=30
+            )
         if resp.status_code >= 400:
             raise RuntimeError(f"emulator control {method} {path} failed: {resp.status_code} {resp.text}")
         return resp.json() if resp.content else None

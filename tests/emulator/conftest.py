@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -72,3 +73,9 @@ def emu(xplenty_emulator: EmulatorServer) -> EmulatorServer:
 def api(emu: EmulatorServer) -> Api:
     """A client for the demo account."""
     return Api(emu)
+
+
+@pytest.fixture
+def new_api(emu: EmulatorServer) -> Callable[[], Api]:
+    """Make another client for the demo account (its own session), e.g. one per thread."""
+    return lambda: Api(emu)

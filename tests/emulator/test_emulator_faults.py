@@ -227,3 +227,10 @@ def test_fault_validation(emu):
     assert emu.add_fault(kind="server_error", status=503) > 0
     listed = emu.control("GET", "faults")["faults"]
     assert listed and listed[0]["kind"] == "server_error"
+
+
+def test_fault_path_is_path_contains_by_another_name(emu, api):
+    emu.add_fault(kind="server_error", status=503, count=5, path="/clusters")
+    assert api.get("/packages").status_code == 200  # not every path, as an ignored key would make it
+    assert api.get("/clusters").status_code == 503
+    assert emu.control("GET", "faults")["faults"][0]["path"] == "/clusters"

@@ -253,8 +253,35 @@ def test_item_27_include_cluster_and_package(emu, api):
     assert full["package"]["id"] == 103 and full["package"]["variables"]
     only = api.get(f"/jobs/{job['id']}", params={"include": "cluster"}).json()
     assert "cluster" in only and "package" not in only
-    listed = api.get("/jobs", params={"include": "package"}).json()
-    assert listed[0]["package"]["name"] == "daily_rollup" and "cluster" not in listed[0]
+
+
+def test_list_jobs_items_embed_cluster_and_package(emu, api):
+    """As the list-jobs examples show: every item embeds both objects, with or without ``include``."""
+    c = api.ready_cluster()
+    job = api.job(c["id"])
+    for params in ({}, {"include": "package"}, {"include": "cluster,package"}, {"status": "idle"}):
+        (item,) = api.get("/jobs", params=params).json()
+        assert item["cluster"] == api.get(f"/clusters/{c['id']}").json()
+        assert item["package"]["id"] == 103 and item["package"]["name"] == "daily_rollup"
+        assert item["package"]["variables"] == {"InputPath": "'/input'", "OutputPath": "'/output'"}
+        assert {k: v for k, v in item.items() if k not in ("cluster", "package")} == job
+    assert set(api.get(f"/jobs/{job['id']}").json()) == set(job)  # GET jobs/{id} embeds only on request
+
+
+def test_hook_reads_list_jobs_items_with_embeds(emu, api):
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+    from airflow_provider_xplenty.models import Cluster, Package
+
+    c = api.ready_cluster()
+    job = api.job(c["id"], variables={"InputPath": "'/x'"})
+    with XplentyHook() as hook:
+        (listed,) = hook.list_jobs()
+        got = hook.get_job(job["id"])
+    assert listed.id == job["id"] and listed.variables == {"InputPath": "'/x'"}
+    assert isinstance(listed.cluster, Cluster) and listed.cluster.id == c["id"]
+    assert listed.cluster.status == "available"
+    assert isinstance(listed.package, Package) and listed.package.name == "daily_rollup"
+    assert got.cluster is None and got.package is None
 
 
 def test_item_28_packages(emu, api):

@@ -18,6 +18,49 @@ from airflow_provider_xplenty.emulator.responses import FastJSON
 from airflow_provider_xplenty.emulator.state import ApiError, Store
 
 
+def transport_fault(fid: int, body: schemas.FaultIn) -> Fault:
+    """Check a transport fault's body and build the fault (``path`` is ``path_contains`` by another name)."""
+    if body.path is not None and body.path_contains not in (None, body.path):
+        raise ApiError(422, "Give path or path_contains, not both.", {"path": ["conflicts"]})
+    if body.kind == "latency" and body.seconds is None:
+        raise ApiError(422, "latency needs seconds.", {"seconds": ["is required"]})
+    if body.kind == "slow_response" and body.delay is None and body.act_after is None and not body.never:
+        raise ApiError(
+            422,
+            "slow_response needs delay (answer late), act_after (act late) or never (no answer).",
+            {"delay": ["is required without act_after or never"]},
+        )
+    method = body.method
+    if body.kind in ("lost_response", "slow_response") and method is None:
+        method = "POST"
+    count = body.count
+    # latency's seconds is its delay; for every other kind it is how long the fault stays active.
+    window = None if body.kind == "latency" else body.seconds
+    until = None if window is None else time.monotonic() + window
+    if count is None and until is None and body.probability is None:
+        count = 1
+    spec = body.model_dump(exclude_none=True)
+    if method is not None:
+        spec["method"] = method
+    return Fault(
+        id=fid,
+        kind=body.kind,
+        count=count,
+        until=until,
+        probability=body.probability,
+        path_contains=body.path_contains or body.path,
+        method=method,
+        status=body.status,
+        seconds=body.seconds or 0.0,
+        retry_after=body.retry_after,
+        mode=body.mode,
+        delay=body.delay or 0.0,
+        act_after=body.act_after or 0.0,
+        never=body.never,
+        spec=spec,
+    )
+
+
 def build_router(st: Store) -> APIRouter:
     """Return the ``/_emulator/`` routes."""
     ctl = APIRouter(prefix="/_emulator")
@@ -63,33 +106,7 @@ def build_router(st: Store) -> APIRouter:
         elif body.kind == "cluster_failure":
             st.add_cluster_failure(body.cluster_id, body.message)
         else:
-            if body.kind == "latency" and body.seconds is None:
-                raise ApiError(422, "latency needs seconds.", {"seconds": ["is required"]})
-            if body.kind == "lost_response" and body.method is None:
-                body.method = "POST"
-            count = body.count
-            until = None
-            window = None if body.kind == "latency" else body.seconds
-            if window is not None:
-                until = time.monotonic() + window
-            if count is None and until is None and body.probability is None:
-                count = 1
-            st.faults.add(
-                Fault(
-                    id=fid,
-                    kind=body.kind,
-                    count=count,
-                    until=until,
-                    probability=body.probability,
-                    path_contains=body.path_contains,
-                    method=body.method,
-                    status=body.status,
-                    seconds=body.seconds or 0.0,
-                    retry_after=body.retry_after,
-                    mode=body.mode,
-                    spec=body.model_dump(exclude_none=True),
-                )
-            )
+            st.faults.add(transport_fault(fid, body))
         return FastJSON({"id": fid})
 
     @ctl.get("/faults")

@@ -14,6 +14,9 @@ from airflow_provider_xplenty.emulator.params import includes, list_query, read_
 from airflow_provider_xplenty.emulator.responses import FastJSON
 from airflow_provider_xplenty.emulator.state import JobRec, Store, not_found, sort_filter
 
+#: Objects every ``GET /jobs`` item embeds, ``include`` or not; ``GET /jobs/{id}`` embeds only on request.
+LIST_EMBEDS = ("cluster", "package")
+
 
 def build_router(st: Store) -> APIRouter:
     """Return the job routes (paths relative to ``/{account}/api``)."""
@@ -53,7 +56,8 @@ def build_router(st: Store) -> APIRouter:
     @router.get("/jobs")
     async def jobs_list(account: str, request: Request) -> Response:
         q = list_query(await read_params(request))
-        inc = includes(q)
+        # The list-jobs examples embed both objects without asking (docs/api-notes.md, List filters).
+        inc = (*includes(q), *LIST_EMBEDS)
         with st.lock:
             st.tick()
             now = st.now()  # one instant for filtering, sorting and rendering

@@ -32,12 +32,15 @@ class StoreCore:
         self.faults = FaultRegistry(self.lock)  # one lock for all state
         self.base_url = "http://127.0.0.1:8999"
         self.deliveries: list[Delivery] = []
+        #: Bumped by every reset (and :meth:`drop_pending`): work started before (a slow response) is stale.
+        self.generation = 0
         self.reset(speed)
 
     # ------------------------------------------------------------------ setup
     def reset(self, speed: float = 1.0) -> None:
         """Return to the seed state with a fresh clock; clear faults, log and rate limits."""
         with self.lock:
+            self.drop_pending()
             self.clock = Clock(speed)
             self.durations: dict[str, float] = dict(DEFAULT_DURATIONS)
             self.max_running_jobs: int | None = None
@@ -64,6 +67,11 @@ class StoreCore:
             self.seed(
                 seed_accounts(self.default_account, self.default_key), seed_packages(self.default_account)
             )
+
+    def drop_pending(self) -> None:
+        """Abandon slow responses still waiting to act or answer (their connections are dropped)."""
+        with self.lock:
+            self.generation += 1
 
     def seed(self, accounts: Iterable[dict[str, Any]], packages: Iterable[dict[str, Any]]) -> dict[str, Any]:
         """Add (or update) accounts and packages."""

@@ -66,12 +66,21 @@ class RateLimits(StoreCore):
                 }
             }
 
-    def log_request(self, method: str, path: str, status: int, credit: int, query: str = "") -> None:
-        """Append to the request log and update the totals."""
+    def log_request(
+        self, method: str, path: str, status: int, credit: int, query: str = "", fault: str | None = None
+    ) -> None:
+        """Append to the request log and update the totals; ``fault`` names a fault that shaped it."""
         with self.lock:
-            self.request_log.append(
-                {"method": method, "path": path, "query": query, "status": status, "credit": credit}
-            )
+            entry: dict[str, Any] = {
+                "method": method,
+                "path": path,
+                "query": query,
+                "status": status,
+                "credit": credit,
+            }
+            if fault is not None:
+                entry["fault"] = fault
+            self.request_log.append(entry)
             self.totals["count"] += 1
             self.totals["credits"] += credit
             by_status = self.totals["by_status"]
