@@ -35,6 +35,18 @@ class XplentyApiError(XplentyError):
         return (type(self), (self.status_code, self.message, self.method, self.path))
 
 
+class XplentyNotFoundError(XplentyApiError):
+    """The API does not know the object (HTTP 404), or the account or host is wrong (404 on a collection)."""
+
+
+class XplentyRejectedError(XplentyApiError):
+    """The API refused the request (HTTP 422): invalid fields, or the object's state does not allow it.
+
+    Examples: stopping a job that has ended, terminating a cluster that is still starting, running a
+    job on a cluster that is going away.
+    """
+
+
 class XplentyJobFailedError(XplentyError):
     """A job ended ``failed`` or ``stopped``."""
 

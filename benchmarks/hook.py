@@ -30,7 +30,7 @@ def run() -> None:
     """Measure and print the hook-overhead table."""
     import httpx
 
-    from airflow_provider_xplenty.hooks import _pipeline as pl
+    from airflow_provider_xplenty.hooks._http.wire import headers as api_headers
     from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
 
     started = time.monotonic()
@@ -45,7 +45,7 @@ def run() -> None:
         hook = XplentyHook()
         cfg = hook.config
         url = cfg.url(f"jobs/{job_id}")
-        headers = pl.headers(cfg, has_body=False)
+        headers = api_headers(cfg, has_body=False)
         assert hook.get_job(job_id).status == "completed"
 
         raw = requests.Session()

@@ -1,14 +1,13 @@
-"""Fixtures for hook tests: hooks with tiny back-off so retry tests do not wait."""
+"""Fixtures for hook tests: hooks with tiny back-off so retry tests do not wait, and all log output."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 import pytest
+from hook_support import FAST, Logs
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
-
-FAST: dict[str, Any] = {"retry_backoff": 0.001, "retry_max_seconds": 10.0}
 
 
 @pytest.fixture
@@ -22,3 +21,10 @@ def hook(xplenty_emulator):  # type: ignore[no-untyped-def]
 def ahook(xplenty_emulator):  # type: ignore[no-untyped-def]
     """An async hook on the emulator (xplenty_default), retrying fast."""
     return XplentyAsyncHook(**FAST)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
+    """Everything the test logs (see :class:`hook_support.Logs`)."""
+    caplog.set_level(logging.DEBUG)
+    return Logs(caplog, capfd)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from airflow_provider_xplenty.exceptions import XplentyConfigError
-from airflow_provider_xplenty.hooks import _pipeline as pl
+from airflow_provider_xplenty.hooks._http import wire
 from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
 
 KEY = "s3cret-config-key"
@@ -117,7 +117,7 @@ def test_headers_accept_user_agent_basic_auth(monkeypatch: pytest.MonkeyPatch) -
     import base64
 
     cid = _conn(monkeypatch, login="a", password=KEY)
-    headers = pl.headers(XplentyHook(cid).config, has_body=True)
+    headers = wire.headers(XplentyHook(cid).config, has_body=True)
     assert headers["Accept"] == "application/vnd.xplenty+json; version=2"
     assert headers["User-Agent"].startswith("airflow-provider-xplenty/")
     assert headers["Content-Type"] == "application/json"

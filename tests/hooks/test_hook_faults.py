@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
 import time
 from typing import Any
 
 import pytest
+from hook_support import FAST, Logs
 
 from airflow_provider_xplenty.exceptions import XplentyApiError
 from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
-
-FAST: dict[str, Any] = {"retry_backoff": 0.001, "retry_max_seconds": 10.0}
-
-
-class Logs:
-    """All log output of a test: stdlib records (caplog) and structlog lines printed to stdout (capfd)."""
-
-    def __init__(self, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
-        self.caplog = caplog
-        self.capfd = capfd
-        self.seen = ""
-
-    def text(self) -> str:
-        out, err = self.capfd.readouterr()
-        self.seen += out + err
-        return self.caplog.text + self.seen
-
-    def retry_lines(self) -> list[str]:
-        return [line for line in self.text().splitlines() if "; retry " in line]
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Logs:
-    caplog.set_level(logging.DEBUG)
-    return Logs(caplog, capfd)
 
 
 def _sync_get(hook: XplentyHook) -> int:

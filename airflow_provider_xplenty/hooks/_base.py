@@ -1,0 +1,93 @@
+"""What the sync and async Xplenty hooks share besides the plans: connection settings and retry policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_xplenty.exceptions import XplentyConfigError
+from airflow_provider_xplenty.hooks._http.config import (
+    ClientConfig,
+    config_from_connection,
+    retry_settings_from_extra,
+)
+from airflow_provider_xplenty.hooks._http.plans import Plans
+from airflow_provider_xplenty.hooks._http.retry import RetryPolicy
+from airflow_provider_xplenty.hooks._operations import without_none
+from airflow_provider_xplenty.models import RateLimitStatus
+
+
+class XplentyHookBase(BaseHook):
+    """Everything both hooks share except the transport and the driver of plans."""
+
+    conn_name_attr = "xplenty_conn_id"
+    default_conn_name = "xplenty_default"
+    conn_type = "xplenty"
+    hook_name = "Xplenty"
+
+    def __init__(
+        self,
+        xplenty_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry_limit: int | None = None,
+        retry_max_seconds: float | None = None,
+        retry_backoff: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(xplenty_conn_id, str) or not xplenty_conn_id:
+            raise XplentyConfigError(f"xplenty_conn_id must be a non-empty string, got {xplenty_conn_id!r}")
+        self.xplenty_conn_id = xplenty_conn_id
+        self.timeout = timeout
+        self._retry_args = without_none(
+            {
+                "retry_limit": retry_limit,
+                "retry_max_seconds": retry_max_seconds,
+                "retry_backoff": retry_backoff,
+            }
+        )
+        RetryPolicy(**self._policy_kwargs({}))  # validate arguments now
+        self._config: ClientConfig | None = None
+        self._policy: RetryPolicy | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(xplenty_conn_id={self.xplenty_conn_id!r})"
+
+    def _policy_kwargs(self, from_extra: Mapping[str, float]) -> dict[str, Any]:
+        merged: dict[str, Any] = {**from_extra, **self._retry_args}
+        if "retry_limit" in merged:
+            merged["retry_limit"] = int(merged["retry_limit"])
+        return merged
+
+    def _configure(self, conn: Any) -> ClientConfig:
+        config = config_from_connection(conn, self.xplenty_conn_id, self.timeout)
+        self._policy = RetryPolicy(**self._policy_kwargs(retry_settings_from_extra(conn)))
+        # Airflow's connection lookup already registers the password with the secrets masker
+        # (mask_secret / amask_secret); this hook never logs it in the first place.
+        self._config = config
+        return config
+
+    def _not_found(self, exc: Exception) -> XplentyConfigError:
+        return XplentyConfigError(
+            f"Connection `{self.xplenty_conn_id}` is not defined: create it (conn type `xplenty`) or set "
+            f"AIRFLOW_CONN_{self.xplenty_conn_id.upper()}"
+        )
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy in force (constructor arguments, else connection extras, else defaults)."""
+        return self._policy or RetryPolicy(**self._policy_kwargs({}))
+
+    def _plans(self, cfg: ClientConfig) -> Plans:
+        """Return the control flow of calls for these settings (run by the hook's driver)."""
+        return Plans(cfg, self.policy, self.log)
+
+
+def connected_message(cfg: ClientConfig, status: RateLimitStatus) -> str:
+    """Return what ``test_connection`` reports for a working connection."""
+    return (
+        f"Connected to Xplenty account `{cfg.account_id}` at {cfg.base_url}: "
+        f"{status.remaining} of {status.limit} hourly API credits left"
+    )
