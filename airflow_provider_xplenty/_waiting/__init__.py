@@ -9,7 +9,6 @@ Below the triggers (``triggers.xplenty`` builds on these):
 * ``seam``: ``get_status_source``, which picks a source by ``[xplenty] shared_watcher``.
 * ``deadlines``: the ``timeout`` / ``execution_timeout`` wall-clock deadlines.
 * ``blocking``: ``wait_sync``, the wait in a worker, with the same events as the triggers.
-* ``_flows``: temporary home of multi-call API flows on their way into the hook.
 
 Above the triggers:
 

@@ -66,6 +66,7 @@ class SharedStatusPoller:
         self._last_seen: dict[tuple[ResourceKind, int], float] = {}
         self._failing_since: dict[ResourceKind, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._starting = 0  # watchers still reading their first snapshot (not subscribed yet)
 
     @classmethod
     def for_connection(
@@ -91,7 +92,14 @@ class SharedStatusPoller:
         ``poll_interval`` and ``transient_error_timeout`` are this watcher's own: the first GET retries
         with them, and the shared loop polls at the smallest interval of the current watchers.
         """
-        first = await self._first_snapshot(kind, resource_id, poll_interval, transient_error_timeout)
+        self._starting += 1
+        try:
+            first = await self._first_snapshot(kind, resource_id, poll_interval, transient_error_timeout)
+        except BaseException:
+            self._starting -= 1
+            await self._release_if_idle()  # registered by for_connection, but nobody is watching
+            raise
+        self._starting -= 1
         sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
         self._subs.setdefault((kind, resource_id), []).append(sub)
         self._last_seen[(kind, resource_id)] = time.monotonic()
@@ -128,7 +136,11 @@ class SharedStatusPoller:
         if not subs:
             self._subs.pop((kind, resource_id), None)
             self._last_seen.pop((kind, resource_id), None)
-        if not self._subs:
+        await self._release_if_idle()
+
+    async def _release_if_idle(self) -> None:
+        """Leave the registry and close the HTTP client once nobody watches through this poller."""
+        if not self._subs and not self._starting:
             self._registry.pop(self._key, None)
             task, self._task = self._task, None
             if task is not None and task is not asyncio.current_task():

@@ -14,11 +14,8 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any, Protocol
 
-from airflow_provider_xplenty._waiting._flows import STOP_REFUSED, terminate_or_expire
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot, snapshot_of
 from airflow_provider_xplenty._waiting.transient import TransientErrors
-from airflow_provider_xplenty.exceptions import XplentyApiError
-from airflow_provider_xplenty.models import JobStatus
 
 
 class StatusSource(Protocol):
@@ -106,29 +103,14 @@ class PollingStatusSource:
             self._hook = None
 
     async def stop_job(self, job_id: int) -> str | None:
-        """Stop a job (``DELETE jobs/{id}``); an already ended job is left as it is."""
-        try:
-            job = await self.hook.stop_job(job_id)
-            return str(job.status)
-        except XplentyApiError as error:
-            if error.status_code not in STOP_REFUSED:
-                raise
-            refused = error
-        try:
-            status = str((await self.hook.get_job(job_id)).status)
-        except XplentyApiError as error:
-            if error.status_code == 404:
-                return None
-            raise
-        if status not in JobStatus.stop_settled_states():
-            raise refused
-        return status
+        """Stop a job with the hook's ``stop_job_and_confirm``: an already ended job is left as it is."""
+        return await self.hook.stop_job_and_confirm(job_id)
 
     async def terminate_cluster(self, cluster_id: int) -> str | None:
         """Terminate a cluster; one still provisioning is set to terminate as soon as it is idle.
 
-        Runs :func:`terminate_or_expire` (the one copy of these rules) with a sync hook in a thread,
-        as Airflow recommends for sync calls in a trigger; it is called once, on a kill.
+        Runs the hook's ``terminate_cluster_or_expire`` (the one copy of these rules) with a sync hook
+        in a thread, as Airflow recommends for sync calls in a trigger; it is called once, on a kill.
         """
         from asgiref.sync import sync_to_async
 
@@ -136,7 +118,7 @@ class PollingStatusSource:
 
         def terminate() -> str | None:
             with XplentyHook(self.xplenty_conn_id, **self.hook_params) as hook:
-                return terminate_or_expire(hook, cluster_id, self._log)
+                return hook.terminate_cluster_or_expire(cluster_id)
 
         return await sync_to_async(terminate)()
 

@@ -171,3 +171,12 @@ class XplentyTaskMixin:
             transient_error_timeout=self.transient_error_timeout,
         )
         return event
+
+
+#: Clock skew tolerated between Airflow and the Xplenty API, on top of the skew measured from ``Date``.
+CLOCK_MARGIN = timedelta(seconds=5)
+
+
+def api_floor(hook: XplentyHook, airflow_time: datetime) -> datetime:
+    """A lower bound, on the API's clock, for objects created after ``airflow_time`` (Airflow's clock)."""
+    return airflow_time + hook.get_server_clock_skew() - CLOCK_MARGIN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Sequence
@@ -9,12 +10,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_xplenty._compat import BaseOperator, task_state_store
-from airflow_provider_xplenty._waiting._flows import api_floor, terminate_or_expire
 from airflow_provider_xplenty._waiting.events import utc_iso, validate_event
 from airflow_provider_xplenty._waiting.task import (
     STATUS_HISTORY_XCOM_KEY,
     IdArg,
     XplentyTaskMixin,
+    api_floor,
     as_int,
     dag_run_start,
     default_deferrable,
@@ -22,9 +23,10 @@ from airflow_provider_xplenty._waiting.task import (
     try_number,
 )
 from airflow_provider_xplenty.exceptions import (
-    XplentyApiError,
     XplentyClusterFailedError,
     XplentyError,
+    XplentyNotFoundError,
+    XplentyRejectedError,
     XplentyTimeoutError,
 )
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
@@ -225,18 +227,15 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         store = task_state_store(context)
         stored = store.get(CLUSTER_STORE_KEY) if store is not None else None
         if stored is not None:
-            try:
+            with contextlib.suppress(XplentyNotFoundError):  # gone: nothing to adopt
                 found = self.hook.get_cluster(as_int(stored, "stored cluster id"))
-            except XplentyApiError as error:
-                if error.status_code != 404:
-                    raise
         elif name and marker:
             found = self._find_by_marker(context, name, marker)
         if found is None:
             return None
         if found.status == ClusterStatus.ERROR.value:
             self.log.warning("Xplenty cluster %s of an earlier try is in error; terminating it", found.id)
-            terminate_or_expire(self.hook, found.id, self.log)
+            self.hook.terminate_cluster_or_expire(found.id)
             return None
         if found.status not in ClusterStatus.active_states():
             return None
@@ -326,7 +325,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             return ""
         self.log.warning("Terminating Xplenty cluster %s because %s", self.cluster_id, why)
         try:
-            status = terminate_or_expire(self.hook, self.cluster_id, self.log)
+            status = self.hook.terminate_cluster_or_expire(self.cluster_id)
         except Exception:
             self.log.exception("Could not terminate Xplenty cluster %s", self.cluster_id)
             return "could NOT be terminated (terminate it by hand)"
@@ -386,11 +385,9 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         cluster_id = as_int(self.cluster_id, "cluster_id")
         try:
             cluster = self.hook.get_cluster(cluster_id)
-        except XplentyApiError as error:
-            if error.status_code == 404:
-                self.log.info("Xplenty cluster %s does not exist; nothing to terminate", cluster_id)
-                return "not_found"
-            raise
+        except XplentyNotFoundError:
+            self.log.info("Xplenty cluster %s does not exist; nothing to terminate", cluster_id)
+            return "not_found"
         push(context, HTML_URL_XCOM_KEY, cluster.html_url)
         history = [{"status": cluster.status, "at": utc_iso()}]
         if cluster.status in ClusterStatus.not_yet_terminable_states():
@@ -421,7 +418,7 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
             return
         self._expired = True
         try:
-            status = terminate_or_expire(self.hook, cluster_id, self.log)
+            status = self.hook.terminate_cluster_or_expire(cluster_id)
             self.log.warning("Gave up waiting for Xplenty cluster %s; it is now %s", cluster_id, status)
         except Exception:
             self.log.exception("Could not terminate Xplenty cluster %s (terminate it by hand)", cluster_id)
@@ -479,11 +476,9 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
             try:
                 status = self.hook.terminate_cluster(cluster_id).status
                 self.log.info("Asked Xplenty to terminate cluster %s: %s", cluster_id, status)
-            except XplentyApiError as error:
-                if error.status_code == 404:
-                    return "not_found"
-                if error.status_code != 422:
-                    raise
+            except XplentyNotFoundError:
+                return "not_found"
+            except XplentyRejectedError as error:
                 # Refused: read the cluster again. Gone or going: done. Provisioning/scaling: wait, retry.
                 status = self.hook.get_cluster(cluster_id).status
                 self.log.info("Xplenty refused to terminate cluster %s (%s): %s", cluster_id, status, error)

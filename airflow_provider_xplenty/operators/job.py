@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_xplenty._compat import BaseOperator, ResumableJobMixin, task_state_store
-from airflow_provider_xplenty._waiting._flows import api_floor, stop_or_confirm
 from airflow_provider_xplenty._waiting.blocking import wait_sync
 from airflow_provider_xplenty._waiting.deadlines import timeout_seconds
 from airflow_provider_xplenty._waiting.events import utc_iso, validate_event
@@ -16,6 +15,7 @@ from airflow_provider_xplenty._waiting.task import (
     STATUS_HISTORY_XCOM_KEY,
     IdArg,
     XplentyTaskMixin,
+    api_floor,
     as_int,
     dag_run_start,
     default_deferrable,
@@ -27,6 +27,7 @@ from airflow_provider_xplenty.exceptions import (
     XplentyConfigError,
     XplentyError,
     XplentyJobFailedError,
+    XplentyNotFoundError,
     XplentyTimeoutError,
 )
 from airflow_provider_xplenty.hooks.xplenty import job_matches
@@ -225,10 +226,8 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         """Return the job's status, or ``"not_found"`` when the API no longer knows it."""
         try:
             return str(self.hook.get_job(as_int(external_id, "job id")).status)
-        except XplentyApiError as error:
-            if error.status_code == 404:
-                return "not_found"
-            raise
+        except XplentyNotFoundError:
+            return "not_found"
 
     def is_job_active(self, status: str) -> bool:
         """Whether a retry may wait on a job in this status: it runs or will run.
@@ -370,9 +369,9 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         link = self._link(job_id)
         try:
             job = self.hook.get_job(job_id)
+        except XplentyNotFoundError:
+            return f"The API does not know {link} (404); nothing is left running."
         except XplentyApiError as error:
-            if error.status_code == 404:
-                return f"The API does not know {link} (404); nothing is left running."
             return f"Its state is unknown ({error.message}); check {link}."
         except Exception as error:
             return f"Its state is unknown ({error}); check {link}."
@@ -430,7 +429,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
             return False
         self.log.warning("Stopping Xplenty job %s (%s)", self.job_id, why)
         try:
-            status = stop_or_confirm(self.hook, self.job_id)
+            status = self.hook.stop_job_and_confirm(self.job_id)
         except Exception:
             self.log.exception("Could not stop Xplenty job %s", self.job_id)
             return False
@@ -482,7 +481,7 @@ class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
         if job.is_terminal:
             self.log.info("Xplenty job %s already ended (%s); nothing to stop", job_id, job.status)
             return job.status
-        status = stop_or_confirm(self.hook, job_id)
+        status = self.hook.stop_job_and_confirm(job_id)
         if status is None:
             self.log.info("Xplenty job %s no longer exists; nothing to stop", job_id)
             return "not_found"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from airflow_provider_xplenty._waiting._flows import stop_or_confirm, terminate_or_expire
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot, snapshot_of
 from airflow_provider_xplenty._waiting.seam import get_status_source, shared_watching_enabled
 from airflow_provider_xplenty._waiting.shared import SharedStatusPoller, SharedStatusSource
@@ -26,6 +25,4 @@ __all__ = [
     "is_transient",
     "shared_watching_enabled",
     "snapshot_of",
-    "stop_or_confirm",
-    "terminate_or_expire",
 ]

@@ -8,7 +8,7 @@ import threading
 import pytest
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
-from airflow_provider_xplenty.exceptions import XplentyApiError
+from airflow_provider_xplenty.exceptions import XplentyRejectedError
 from airflow_provider_xplenty.models import Cluster
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
@@ -255,7 +255,7 @@ class ScriptedClusterApi:
     def terminate_cluster(self, cluster_id):
         self.deletes.append(self.status)
         if self.status not in ("available", "idle", "error"):
-            raise XplentyApiError(422, f"Cluster 7 is {self.status} and cannot be terminated now.")
+            raise XplentyRejectedError(422, f"Cluster 7 is {self.status} and cannot be terminated now.")
         self.status, self.script = "pending_terminate", []
         return self._cluster("pending_terminate")
 
@@ -379,9 +379,9 @@ def test_terminate_timeout_while_provisioning_leaves_no_cluster_behind(emu, regi
 
 def test_cleanup_of_a_scaling_cluster_says_it_is_set_to_expire(monkeypatch):
     """The create operator's clean-up words a scaling cluster like a provisioning one (not terminated)."""
-    import airflow_provider_xplenty.operators.cluster as cluster_module
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
-    monkeypatch.setattr(cluster_module, "terminate_or_expire", lambda hook, cluster_id, log: "scaling")
+    monkeypatch.setattr(XplentyHook, "terminate_cluster_or_expire", lambda hook, cluster_id: "scaling")
     op = create_task()
     op.cluster_id = 7
     assert op._cleanup("test") == "is scaling; set to terminate itself once idle"

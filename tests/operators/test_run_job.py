@@ -345,6 +345,9 @@ class ListingHook:
     def list_jobs(self, **kwargs):
         return iter(self.jobs)
 
+    def get_server_clock_skew(self):
+        return timedelta(0)
+
     def run_job(self, cluster_id, package_id, variables=None, dynamic_variables=None):
         from airflow_provider_xplenty.models import Job
 
@@ -535,26 +538,19 @@ def test_timeout_message_says_when_the_job_could_not_be_stopped(emu, register_da
 
 
 class SkewedListingHook(ListingHook):
-    """ListingHook whose API answers with a ``Date`` header ``skew`` off this machine's clock."""
+    """ListingHook whose API clock is ``skew`` off this machine's clock."""
 
     def __init__(self, jobs, skew):
         super().__init__(jobs)
         self.skew = skew
-        self.session = SimpleNamespace(hooks={"response": []})
 
-    def get_conn(self):
-        return self.session
-
-    def get_rate_limit_status(self):
-        from email.utils import format_datetime
-
-        date = format_datetime(datetime.now(timezone.utc) + self.skew, usegmt=True)
-        for hook in self.session.hooks["response"]:
-            hook(SimpleNamespace(headers={"Date": date}))
+    def get_server_clock_skew(self):
+        # Measuring it from the ``Date`` header is tested against the emulator in test_hook_flows.py.
+        return self.skew
 
 
 def test_retry_reattaches_when_the_api_clock_runs_behind():
-    """API clock an hour behind Airflow's (measured from ``Date``): try 1's job is still found."""
+    """API clock an hour behind Airflow's (as the hook measures it): try 1's job is still found."""
     from airflow_provider_xplenty.models import Job
 
     skew = timedelta(hours=-1)
@@ -578,7 +574,6 @@ def test_retry_reattaches_when_the_api_clock_runs_behind():
     }
     assert op.submit_job(context) == 3
     assert hook.started == []
-    assert hook.session.hooks["response"] == []  # the Date grabber is removed again
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
@@ -612,47 +607,26 @@ def test_execution_timeout_without_stop_on_kill_leaves_the_job_running(emu, regi
 
 
 class RefusingStopHook:
-    """DELETE jobs/7 refused with ``code``; GET answers ``status`` (or 404 when ``None``)."""
+    """The hook's stop flow answering as for DELETE jobs/7 refused with ``code`` and a job in ``status``.
+
+    The flow itself (``stop_job_and_confirm``) is tested against the emulator in
+    ``tests/hooks/test_hook_flows.py``; here only what the operator does with its outcome matters.
+    """
 
     def __init__(self, code, status):
         self.code, self.status = code, status
 
-    def stop_job(self, job_id):
-        from airflow_provider_xplenty.exceptions import XplentyApiError
-
-        raise XplentyApiError(self.code, "refused")
-
-    def get_job(self, job_id):
-        from airflow_provider_xplenty.exceptions import XplentyApiError
-        from airflow_provider_xplenty.models import Job
+    def stop_job_and_confirm(self, job_id):
+        from airflow_provider_xplenty.exceptions import XplentyRejectedError
 
         if self.status is None:
-            raise XplentyApiError(404, "no such job")
-        return Job(id=job_id, status=self.status)
+            return None
+        if self.status == "running":
+            raise XplentyRejectedError(self.code, "refused")
+        return self.status
 
 
-@pytest.mark.parametrize(
-    ("code", "status", "expected"),
-    [
-        (422, "stopping", "stopping"),
-        (422, "completed", "completed"),
-        (404, None, None),
-        (404, "stopped", "stopped"),
-    ],
-)
-def test_one_rule_for_a_refused_stop(code, status, expected):
-    """The run-job operator, the stop-job operator and the trigger share one "already gone" rule."""
-    from airflow_provider_xplenty._waiting._flows import stop_or_confirm
-
-    assert stop_or_confirm(RefusingStopHook(code, status), 7) == expected
-
-
-def test_a_refused_stop_of_a_running_job_is_an_error():
-    from airflow_provider_xplenty._waiting._flows import stop_or_confirm
-    from airflow_provider_xplenty.exceptions import XplentyApiError
-
-    with pytest.raises(XplentyApiError):
-        stop_or_confirm(RefusingStopHook(422, "running"), 7)
+def test_a_refused_stop_of_a_running_job_is_reported_not_raised():
     op = XplentyRunJobOperator(task_id="run", cluster_id=1, package_id=101)
     op.__dict__["hook"] = RefusingStopHook(422, "running")
     op.job_id = 7

@@ -26,10 +26,7 @@ FAST = {
 
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
-    """Each test starts with no pollers: earlier tests may leave one whose first GET failed (404).
-
-    Such a poller stays registered under its event loop's id, which a later loop can reuse.
-    """
+    """Each test starts with its own empty registry of pollers."""
     monkeypatch.setattr(SharedStatusPoller, "_registry", {})
 
 
@@ -56,6 +53,17 @@ async def first(trigger):
         return await gen.__anext__()
     finally:
         await gen.aclose()
+
+
+def test_a_first_read_that_fails_leaves_no_poller_behind(shared):
+    """An unknown job (404 on the first GET): the error event comes and the poller is released."""
+
+    async def go():
+        event = await first(XplentyJobTrigger(987654, poll_interval=0.1))
+        assert not SharedStatusPoller._registry  # registered before the GET; removed when it failed
+        return event.payload
+
+    assert asyncio.run(go())["status"] == "error"
 
 
 def test_many_triggers_share_one_poll_loop(shared):
