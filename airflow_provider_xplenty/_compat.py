@@ -1,8 +1,8 @@
-"""Every difference between Airflow versions, and every Airflow import of the package outside ``hooks/``.
+"""Every difference between Airflow versions, and every Airflow import of the runtime package.
 
-The provider supports Airflow 3.2 and 3.3. Operators, sensors, triggers, links and the notifier import
-Airflow's classes from here, so a port to another Airflow version edits this module only. Each shim
-says which Airflow versions need it and why.
+The provider supports Airflow 3.2 and 3.3. Every module of the package (the emulator and the test
+helpers aside) imports Airflow's classes from here, so a port to another Airflow version edits this
+module only. Each shim says which Airflow versions need it and why.
 """
 
 from __future__ import annotations

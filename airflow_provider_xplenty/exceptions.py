@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_provider_xplenty._compat import AirflowException, AirflowFailException
 
 
 class XplentyError(AirflowException):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow.sdk import BaseHook
-
+from airflow_provider_xplenty._compat import BaseHook
 from airflow_provider_xplenty.exceptions import XplentyConfigError
 from airflow_provider_xplenty.hooks._http.config import (
     ClientConfig,

@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.sdk.exceptions import AirflowNotFoundException
-
+from airflow_provider_xplenty._compat import AirflowNotFoundException
 from airflow_provider_xplenty.hooks import _flows as flows
 from airflow_provider_xplenty.hooks import _operations as ops
 from airflow_provider_xplenty.hooks._base import XplentyHookBase, connected_message

@@ -22,7 +22,7 @@ TASK_LAYER_MAY_IMPORT = (
     f"{NAME}.variables",
 )
 #: Packages whose Airflow imports all go through ``_compat``.
-COMPAT_USERS = ("_waiting", "links", "notifications", "operators", "sensors", "triggers")
+COMPAT_USERS = ("_waiting", "hooks", "links", "notifications", "operators", "sensors", "triggers")
 
 
 def imports_of(path: pathlib.Path) -> set[str]:
@@ -62,6 +62,11 @@ def test_waiting_sits_below_the_tasks(path):
     assert not {m for m in imports_of(path) if within(m, above)}
 
 
-@pytest.mark.parametrize("path", modules(*COMPAT_USERS), ids=lambda p: f"{p.parent.name}/{p.name}")
+TOP_LEVEL = sorted(p for p in PACKAGE.glob("*.py") if p.name != "_compat.py")
+
+
+@pytest.mark.parametrize(
+    "path", modules(*COMPAT_USERS) + TOP_LEVEL, ids=lambda p: f"{p.parent.name}/{p.name}"
+)
 def test_airflow_is_imported_only_through_compat(path):
     assert not {m for m in imports_of(path) if within(m, ("airflow",))}
