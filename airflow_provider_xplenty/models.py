@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ClusterStatus(str, Enum):
-    """Cluster status values (``xplenty-api.md`` section 2.2)."""
+    """Cluster status values (docs/api-notes.md, "Cluster status machine")."""
 
     PENDING = "pending"
     CREATING = "creating"
@@ -61,7 +61,7 @@ class ClusterStatus(str, Enum):
 
 
 class JobStatus(str, Enum):
-    """Job status values (``xplenty-api.md`` section 3.2)."""
+    """Job status values (docs/api-notes.md, "Job status machine")."""
 
     IDLE = "idle"
     PENDING = "pending"
@@ -139,7 +139,7 @@ class Creator(_ApiModel):
 
 
 class Cluster(_ApiModel):
-    """A cluster (``xplenty-api.md`` section 2.1)."""
+    """A cluster (its fields: docs/api-notes.md, "Cluster status machine")."""
 
     id: int
     name: str | None = None
@@ -179,7 +179,7 @@ class Cluster(_ApiModel):
 
 
 class JobOutput(_ApiModel):
-    """One output target of a job (``xplenty-api.md`` section 3.1.1)."""
+    """One output target of a job (docs/api-notes.md, "Outputs and previews")."""
 
     id: int
     name: str | None = None
@@ -194,7 +194,7 @@ class JobOutput(_ApiModel):
 
 
 class Job(_ApiModel):
-    """A job: one execution of a package on a cluster (``xplenty-api.md`` section 3.1)."""
+    """A job: one execution of a package on a cluster (docs/api-notes.md, "Job status machine")."""
 
     id: int
     status: str
@@ -253,7 +253,7 @@ class Job(_ApiModel):
 
 
 class Package(_ApiModel):
-    """A package (``xplenty-api.md`` section 4.1)."""
+    """A package (docs/api-notes.md, "Packages")."""
 
     id: int
     name: str | None = None
@@ -293,7 +293,7 @@ class ScheduleTask(_ApiModel):
 
 
 class Schedule(_ApiModel):
-    """A schedule (``xplenty-api.md`` section 5.1)."""
+    """A schedule (docs/api-notes.md, "Schedules")."""
 
     id: int
     name: str | None = None

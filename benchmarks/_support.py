@@ -1,7 +1,8 @@
 """Helpers shared by the provider-level benchmarks (``hook.py``, ``watcher.py``).
 
 * :func:`configure_airflow` sets a throwaway ``AIRFLOW_HOME`` (and the settings ``tests/conftest.py``
-  uses) before anything imports Airflow (gotcha G16).
+  uses) before anything imports Airflow (unset, Airflow writes its logs under ``~/airflow``; see
+  docs/api-notes.md, "Airflow quirks the code works around").
 * :class:`EmulatorProcess` runs :class:`airflow_provider_xplenty.testing.EmulatorServer` in a child
   process, so the emulator does not share the GIL with the client being measured, and exports
   ``AIRFLOW_CONN_XPLENTY_DEFAULT`` pointing at it.

@@ -114,7 +114,7 @@ async def _wait_all(job_ids: list[int]) -> tuple[list[dict[str, Any]], bool, boo
             events.append({"status": f"raised {type(task.exception()).__name__}"})
         else:
             events.append(task.result())
-    # The shared poller of this loop must be gone once nobody watches (DESIGN.md "Shared watching").
+    # The shared poller of this loop must be gone once nobody watches (docs/operators.md, shared watching).
     leaked = any(key[0] == id(asyncio.get_running_loop()) for key in SharedStatusPoller._registry)
     return events, bool(pending), leaked, worst[0]
 
