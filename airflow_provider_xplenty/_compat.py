@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 from airflow.sdk import (
     BaseHook,
     BaseOperator,
@@ -29,7 +28,6 @@ from airflow.sdk.exceptions import (
     AirflowTaskTimeout,
     TaskDeferred,
 )
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 try:
     from airflow.sdk.configuration import conf
@@ -37,7 +35,34 @@ except ImportError:  # Airflow 3.0/3.1: their task SDK has no configuration modu
     from airflow.configuration import conf  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    from airflow.providers.smtp.notifications.smtp import SmtpNotifier
     from airflow.sdk.types import TaskInstanceKey
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    TRIGGER_HAS_ON_KILL: bool
+
+
+def __getattr__(name: str) -> Any:
+    """Import on first use what operators and sensors never need at DAG-parse time.
+
+    The trigger base (``airflow.triggers.base`` pulls in Airflow's core models) and the SMTP provider
+    cost more to import than the whole provider; a DAG file that only builds operators skips both.
+    """
+    if name in ("BaseTrigger", "TriggerEvent"):
+        from airflow.triggers import base
+
+        return getattr(base, name)
+    if name == "TRIGGER_HAS_ON_KILL":
+        from airflow.triggers.base import BaseTrigger
+
+        # Airflow 3.3+ calls ``BaseTrigger.on_kill`` when a user kills a deferred task; 3.2 only cancels it.
+        return "on_kill" in BaseTrigger.__dict__
+    if name == "SmtpNotifier":
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        return SmtpNotifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TRIGGER_HAS_ON_KILL",
@@ -69,9 +94,6 @@ __all__ = [
 ]
 
 # -- triggers -----------------------------------------------------------------------------------------
-
-#: Airflow 3.3+ calls ``BaseTrigger.on_kill`` when a user kills a deferred task; 3.2 only cancels the trigger.
-TRIGGER_HAS_ON_KILL = "on_kill" in BaseTrigger.__dict__
 
 
 async def task_left_deferred(ti: Any, log: Any) -> bool:

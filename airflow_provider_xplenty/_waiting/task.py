@@ -13,15 +13,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
 from airflow_provider_xplenty._compat import conf
-from airflow_provider_xplenty._waiting.blocking import wait_sync
 from airflow_provider_xplenty._waiting.deadlines import wall_clock_deadlines
 from airflow_provider_xplenty._waiting.events import ResourceKind
 from airflow_provider_xplenty.exceptions import XplentyConfigError
-from airflow_provider_xplenty.hooks.xplenty import XplentyHook
-from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger
 
 if TYPE_CHECKING:
     from airflow_provider_xplenty._compat import Context, XComArg
+    from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
 #: What an id argument accepts: an int, a (templated) string, or another task's output
 #: (``create.output``, an ``XComArg``), which Airflow resolves before ``execute``.
@@ -114,6 +112,8 @@ class XplentyTaskMixin:
     @cached_property
     def hook(self) -> XplentyHook:
         """The sync hook (built on first use, never at DAG parse time)."""
+        from airflow_provider_xplenty.hooks.xplenty import XplentyHook  # not needed to parse a DAG
+
         return XplentyHook(self.xplenty_conn_id, **self.hook_params)
 
     def _wait_or_defer(
@@ -137,6 +137,8 @@ class XplentyTaskMixin:
         """
         end_time, execution_deadline = wall_clock_deadlines(context, self.timeout, self.execution_timeout)
         if self.deferrable:
+            from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger
+
             trigger_cls = XplentyJobTrigger if kind == "job" else XplentyClusterTrigger
             self.defer(
                 trigger=trigger_cls(
@@ -158,6 +160,8 @@ class XplentyTaskMixin:
                 kwargs={f"{kind}_id": resource_id},
                 timeout=None,
             )
+        from airflow_provider_xplenty._waiting.blocking import wait_sync
+
         event, _snap = wait_sync(
             hook=self.hook,
             kind=kind,

@@ -30,10 +30,11 @@ from airflow_provider_xplenty.exceptions import (
     XplentyTimeoutError,
 )
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
-from airflow_provider_xplenty.models import Cluster, ClusterStatus
+from airflow_provider_xplenty.models import ClusterStatus
 
 if TYPE_CHECKING:
     from airflow_provider_xplenty._compat import Context
+    from airflow_provider_xplenty.models import Cluster
 
 CLUSTER_ID_XCOM_KEY = "cluster_id"
 #: task_state_store key (Airflow 3.3+) holding the id of the cluster the task created.

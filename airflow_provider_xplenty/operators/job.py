@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_xplenty._compat import BaseOperator, ResumableJobMixin, task_state_store
-from airflow_provider_xplenty._waiting.blocking import wait_sync
 from airflow_provider_xplenty._waiting.deadlines import timeout_seconds
 from airflow_provider_xplenty._waiting.events import utc_iso, validate_event
 from airflow_provider_xplenty._waiting.task import (
@@ -30,15 +29,15 @@ from airflow_provider_xplenty.exceptions import (
     XplentyNotFoundError,
     XplentyTimeoutError,
 )
-from airflow_provider_xplenty.hooks.xplenty import job_matches
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyJobLink
-from airflow_provider_xplenty.models import Job, JobStatus
+from airflow_provider_xplenty.models import JobStatus
 from airflow_provider_xplenty.variables import check_known_variables, job_variables
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
     from airflow_provider_xplenty._compat import Context
+    from airflow_provider_xplenty.models import Job
 
 #: XCom keys pushed by :class:`XplentyRunJobOperator`.
 JOB_ID_XCOM_KEY = "job_id"
@@ -340,6 +339,8 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         completed. Of several, the earliest created: the other candidates were started later, by
         other task instances.
         """
+        from airflow_provider_xplenty.hooks.xplenty import job_matches
+
         since = self._search_since(context)
         if since is None:
             return None
@@ -488,6 +489,8 @@ class XplentyStopJobOperator(XplentyTaskMixin, BaseOperator):
         self.log.info("Asked Xplenty to stop job %s: %s", job_id, status)
         if not self.wait_for_stop or status in JobStatus.terminal_states():
             return status
+        from airflow_provider_xplenty._waiting.blocking import wait_sync
+
         seconds = timeout_seconds(self.timeout)
         event, _snap = wait_sync(
             hook=self.hook,

@@ -14,7 +14,6 @@ from airflow_provider_xplenty._compat import (
     PokeReturnValue,
 )
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot, utc_iso, validate_event
-from airflow_provider_xplenty._waiting.sources import SyncPollingStatusSource
 from airflow_provider_xplenty._waiting.task import (
     STATUS_HISTORY_XCOM_KEY,
     XplentyTaskMixin,
@@ -84,6 +83,8 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         """Check the status once; raise when it is a failed status."""
         resource_id = self.resource_id
+        from airflow_provider_xplenty._waiting.sources import SyncPollingStatusSource
+
         snap = SyncPollingStatusSource(self.hook, poll_interval=self.poke_interval).fetch(
             self.kind, resource_id
         )
