@@ -85,6 +85,7 @@ __all__ = [
     "TriggerEvent",
     "XComArg",
     "conf",
+    "dag_run_state",
     "dag_with_template_env",
     "keep_empty_renders",
     "task_left_deferred",
@@ -163,6 +164,20 @@ try:
     from airflow.sdk import ResumableJobMixin  # type: ignore[attr-defined]  # Airflow 3.3+
 except ImportError:  # Airflow 3.2: same guarantee through the list_jobs search in submit_job
     ResumableJobMixin = _ResumableJobFallback  # type: ignore[misc,assignment]
+
+
+def dag_run_state(dag_id: str, run_id: str) -> str | None:
+    """Return the state of a DAG run of this Airflow (``queued``, ``running``, ``success``, ``failed``).
+
+    Asked from a running task through the task SDK (Airflow 3.2 and 3.3): the DAG run may belong to any
+    DAG. ``None`` when this Airflow has no such DAG run (the Execution API answers 404 to a state request).
+    """
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    if not RuntimeTaskInstance.get_dr_count(dag_id=dag_id, run_ids=[run_id]):
+        return None
+    state = RuntimeTaskInstance.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+    return str(getattr(state, "value", state))
 
 
 # -- links and notifier: reading XComs ----------------------------------------------------------------

@@ -9,8 +9,11 @@ class XplentyError(AirflowException):
     """Base class for every error raised by this provider."""
 
 
-class XplentyConfigError(XplentyError, ValueError):
-    """A connection or an argument is unusable; raised before any request is sent."""
+class XplentyConfigError(XplentyError, AirflowFailException, ValueError):
+    """A connection or an argument is unusable; raised before any request is sent.
+
+    The task fails without retrying: a retry would meet the same argument or connection.
+    """
 
 
 class XplentyApiError(XplentyError):

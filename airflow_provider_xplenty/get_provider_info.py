@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_xplenty.operators.cluster",
                     "airflow_provider_xplenty.operators.job",
+                    "airflow_provider_xplenty.operators.sweep",
                 ],
             }
         ],

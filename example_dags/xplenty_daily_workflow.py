@@ -19,12 +19,13 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, XComArg, task
+from airflow.sdk import DAG, XComArg, get_current_context, task
 
 from airflow_provider_xplenty.notifications import XplentySmtpNotifier
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
     XplentyTerminateClusterOperator,
+    run_marker,
 )
 from airflow_provider_xplenty.operators.job import OUTPUTS_XCOM_KEY, XplentyRunJobOperator
 from airflow_provider_xplenty.sensors.cluster import XplentyClusterSensor
@@ -55,6 +56,9 @@ DOC = f"""
 
 The recurring workflow of the Xplenty API guide, one task per step:
 
+0. `plan` (setup): logs the marker `[airflow-run:<dag_id>/<run_id>]` every cluster of this run
+   carries in its description. No API call; it is there so the teardowns run even when
+   `create_cluster` fails (a teardown runs when one of its setups succeeded).
 1. create a cluster: `create_cluster` (setup). `DailyCluster_<date>`, 2 production nodes,
    terminates itself after 1 h idle.
 2. verify it: `verify_cluster`. Deferrable wait for `available`/`idle`; `error` fails.
@@ -66,9 +70,11 @@ The recurring workflow of the Xplenty API guide, one task per step:
 6. preview the output: `preview_output`. First lines of each output, from the previews `run_job`
    already fetched (its XCom `outputs`).
 7. run more jobs: `run_additional_jobs`, one mapped task per package of {ADDITIONAL_PACKAGE_IDS}.
-8. terminate the cluster: `terminate_cluster` (teardown). Runs whatever happened upstream.
+8. terminate the cluster: `terminate_cluster` (teardown). Runs whatever happened upstream. When
+   `create_cluster` never learned the cluster's id (its create call's response was lost and the
+   API stayed unavailable), it terminates every live cluster carrying this run's marker.
 9. verify termination: `verify_termination` (teardown). Deferrable wait for `terminated`;
-   fails the run if the cluster never gets there.
+   fails the run if the cluster never gets there (skipped when there was no cluster to terminate).
 
 Step 5 is folded into step 3 because a retry must start a new job: if "run" and "monitor" were two
 tasks, retrying the monitor would only watch the same failed job again. `run_job` reattaches to
@@ -91,7 +97,9 @@ it was triggered, as `YYYYMMDD`.
 The cluster is always terminated: the two teardown tasks run after success, failure or
 upstream failure, and the run's state still comes from the work tasks (a failed job fails the
 run even though the cleanup succeeded). If the cluster never comes up, `create_cluster`/
-`verify_cluster` fail and the teardown terminates the errored cluster.
+`verify_cluster` fail and the teardown terminates the errored cluster. If even the teardown cannot
+reach the API, the `xplenty_sweep` DAG terminates the cluster once this run has ended, and the
+failure e-mail lists the clusters of the run that may still be up.
 
 On failure, one e-mail goes out through the SMTP connection (`smtp_default` unless
 `XPLENTY_ALERT_SMTP_CONN_ID` says otherwise) to the addresses in the Variable
@@ -114,6 +122,14 @@ with DAG(
     tags=["xplenty", "example"],
     doc_md=DOC,
 ) as dag:
+
+    @task
+    def plan() -> str | None:
+        """Log the marker this run's clusters carry (a setup that needs no API call)."""
+        marker = run_marker(get_current_context())
+        print(f"This run's clusters carry {marker} in their description")
+        return marker
+
     create_cluster = XplentyCreateClusterOperator(
         task_id="create_cluster",
         nodes=2,
@@ -197,13 +213,19 @@ with DAG(
 
     terminate_cluster = XplentyTerminateClusterOperator(
         task_id="terminate_cluster",
-        cluster_id=create_cluster.output,
+        # pushed by create_cluster the moment it knows the id; "None" when it never did: the task
+        # then terminates the clusters carrying this run's marker
+        cluster_id="{{ ti.xcom_pull(task_ids='create_cluster', key='cluster_id') }}",
         wait_for_termination=False,  # step 9 verifies it
     )
 
     verify_termination = XplentyClusterSensor(
         task_id="verify_termination",
-        cluster_id=create_cluster.output,
+        cluster_id=(
+            "{{ ti.xcom_pull(task_ids='create_cluster', key='cluster_id')"
+            " or ti.xcom_pull(task_ids='terminate_cluster', key='cluster_id') }}"
+        ),
+        skip_without_id=True,  # no cluster was created (or found): nothing to verify
         target_statuses=("terminated",),
         failed_statuses=("error",),
         deferrable=True,
@@ -214,8 +236,14 @@ with DAG(
     # @task functions take XComArgs in place of their values (resolved at run time).
     verified = verify_job(run_job.output, RUN_DATE)  # type: ignore[arg-type]
     previews = preview_output(XComArg(run_job, key=OUTPUTS_XCOM_KEY))  # type: ignore[arg-type]
-    (create_cluster >> verify_cluster >> run_job >> verified >> previews >> run_additional_jobs)
-    run_additional_jobs >> terminate_cluster.as_teardown(setups=create_cluster)
+    planned = plan()
+    planned >> create_cluster >> verify_cluster >> run_job >> verified >> previews >> run_additional_jobs
+    # `plan` is a setup too: a teardown runs when one of its setups succeeded, so the cluster is
+    # terminated even when create_cluster fails after (or while) creating it.
+    setups = [planned, create_cluster]
+    # Airflow's stubs type setups= as operators only; the XComArg of a @task call works at runtime.
+    run_additional_jobs >> terminate_cluster.as_teardown(setups=setups)  # type: ignore[arg-type]
     # A second teardown: it runs after the first whatever happened, and (on_failure_fail_dagrun)
     # fails the run when the cluster does not reach `terminated`, so a leak is never silent.
-    terminate_cluster >> verify_termination.as_teardown(setups=create_cluster, on_failure_fail_dagrun=True)
+    verify = verify_termination.as_teardown(setups=setups, on_failure_fail_dagrun=True)  # type: ignore[arg-type]
+    terminate_cluster >> verify

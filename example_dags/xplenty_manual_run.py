@@ -36,7 +36,8 @@ DOC = """
 Use **Trigger DAG w/ config**: choose the package (id or exact name), its variables, and either
 an existing cluster to reuse or the size and type of a new one.
 
-- `resolve_package`: the package id or name as an id (fails early on an unknown or ambiguous name).
+- `resolve_package`: the package id or name as an id; fails before any cluster is created on an
+  unknown, ambiguous or archived package.
 - `plan`: branches: create a cluster, or reuse the given one.
 - `create_cluster`: only without `cluster_id`: creates `ManualCluster_<date>`, waits until available.
 - `reuse_cluster`: only with `cluster_id` (a marker: nothing to do).
@@ -47,8 +48,10 @@ an existing cluster to reuse or the size and type of a new one.
 
 The teardowns' setups are `plan` and `use_cluster`, so they run once everything in between has
 ended, whatever failed: a cluster this run created is terminated (with `terminate_cluster` on)
-even when `use_cluster` or `resolve_package` fails. `create_cluster` terminates the cluster
-itself when it fails after creating it.
+even when `use_cluster` fails. `create_cluster` terminates the cluster itself when it fails after
+creating it; when it never learned the cluster's id (a lost response), `terminate_cluster` finds
+the run's clusters by their marker. With `terminate_cluster` off, the new cluster is made without
+the run's marker, so the `xplenty_sweep` DAG leaves it alone too.
 
 **Retries.** Every task retries twice: `create_cluster` adopts the cluster its earlier try
 created, `run_job` reattaches to its job or starts a new one after a failed job, the terminate is
@@ -117,7 +120,7 @@ with DAG(
         """Return the package id for the ``package`` param (an id or an exact name)."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_provider_xplenty.exceptions import XplentyApiError, XplentyConfigError
+        from airflow_provider_xplenty.exceptions import XplentyConfigError, XplentyNotFoundError
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
         package = get_current_context()["params"]["package"]
@@ -129,13 +132,15 @@ with DAG(
                 found = hook.find_package(str(package).strip())
         except XplentyConfigError as error:  # no active package of that name, or several: fix the form
             raise AirflowFailException(str(error)) from error
-        except XplentyApiError as error:
-            if error.status_code == 404:
-                raise AirflowFailException(
-                    f"Package {package} was not found in the connection's account: check the package id"
-                    f" and the connection's Account ID ({error})"
-                ) from error
-            raise
+        except XplentyNotFoundError as error:
+            raise AirflowFailException(
+                f"Package {package} was not found in the connection's account: check the package id"
+                f" and the connection's Account ID ({error})"
+            ) from error
+        if found.status not in (None, "active"):
+            raise AirflowFailException(
+                f"Package {found.id} {found.name!r} is {found.status}, not active: choose an active package"
+            )
         print(f"Package {found.id} {found.name!r} ({found.flow_type}, {found.status})")
         return found.id
 
@@ -158,10 +163,8 @@ with DAG(
         cluster = params.get("cluster_id")
         if cluster is None:  # create_cluster pushes "cluster_id" as soon as the cluster exists
             cluster = context["ti"].xcom_pull(task_ids="create_cluster", key="cluster_id")
-        if cluster is None:
-            print("No cluster was created: nothing to terminate")
-            return []
-        print(f"Terminating cluster {cluster}")
+        # without an id, terminate_cluster looks for this run's clusters by their marker
+        print(f"Terminating cluster {cluster if cluster is not None else '(found by this run marker)'}")
         return ["terminate_cluster"]
 
     create_cluster = XplentyCreateClusterOperator(
@@ -172,6 +175,8 @@ with DAG(
         description="Manual run {{ run_id }}",
         terminate_on_idle=True,
         time_to_idle=1800,
+        # a cluster kept afterwards outlives the run: no run marker, so the sweep leaves it alone
+        owned_by_run="{{ params.terminate_cluster }}",
         wait_for_available=True,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
@@ -201,10 +206,11 @@ with DAG(
         return cluster.id
 
     cluster_id = use_cluster()
+    package_id = resolve_package()
     run_job = XplentyRunJobOperator(
         task_id="run_job",
         cluster_id=cluster_id,
-        package_id=resolve_package(),
+        package_id=package_id,
         # plain text from the form: the provider quotes and escapes each value (never `variables=`,
         # whose values run as expressions)
         literal_variables="{{ params.variables }}",  # type: ignore[arg-type]  # renders to a dict (native)
@@ -215,7 +221,7 @@ with DAG(
     terminate_cluster = XplentyTerminateClusterOperator(
         task_id="terminate_cluster",
         # The given cluster, else the one create_cluster made, read like decide_termination does:
-        # use_cluster may have failed and returned nothing.
+        # use_cluster may have failed and returned nothing. None: this run's clusters, by marker.
         cluster_id=(
             "{{ params.cluster_id if params.cluster_id is not none"
             " else ti.xcom_pull(task_ids='create_cluster', key='cluster_id') }}"
@@ -226,6 +232,7 @@ with DAG(
     )
 
     planned = plan()
+    package_id >> planned  # an unusable package fails the run before any cluster is created
     planned >> [create_cluster, reuse_cluster] >> cluster_id
     # Both are teardowns of plan and use_cluster: they run after run_job (and everything since plan)
     # whatever the outcome, as long as one of the two setups succeeded. plan always does, so a

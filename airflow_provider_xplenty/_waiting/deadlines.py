@@ -6,9 +6,47 @@ so they hold while a task is deferred and across triggerer restarts.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta
 from typing import Any
+
+from airflow_provider_xplenty.exceptions import XplentyConfigError
+
+
+def positive_seconds(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` (a number, a numeric string or a timedelta) as seconds; raise when it is not usable.
+
+    :param name: the argument's name, for the error.
+    :param allow_zero: accept 0 (else the value must be positive).
+    :raises XplentyConfigError: not a number, not finite, negative, or 0 unless allowed.
+    """
+    seconds: float | None = None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "more than 0"
+        raise XplentyConfigError(
+            f"{name} must be a number of seconds ({least}) or a timedelta, got {value!r}"
+        )
+    return seconds
+
+
+def checked_timeout(timeout: Any, name: str = "timeout") -> float | timedelta | None:
+    """Return a ``timeout`` argument as given (a number as float), ``None`` for none; raise when unusable.
+
+    Checked when the DAG is parsed, so a timeout that would end the wait at once (0, negative) or
+    cannot be read (``'abc'``) never lets a task create a cluster or start a job first.
+    """
+    if timeout is None:
+        return None
+    seconds = positive_seconds(timeout, name)
+    return timeout if isinstance(timeout, timedelta) else seconds
 
 
 def timeout_seconds(timeout: float | timedelta | None) -> float | None:

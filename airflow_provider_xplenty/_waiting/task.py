@@ -13,7 +13,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
 from airflow_provider_xplenty._compat import conf
-from airflow_provider_xplenty._waiting.deadlines import wall_clock_deadlines
+from airflow_provider_xplenty._waiting.deadlines import (
+    checked_timeout,
+    positive_seconds,
+    wall_clock_deadlines,
+)
 from airflow_provider_xplenty._waiting.events import ResourceKind
 from airflow_provider_xplenty.exceptions import XplentyConfigError
 
@@ -56,6 +60,36 @@ def as_int(value: Any, what: str) -> int:
         raise XplentyConfigError(f"{what} must be an integer id, got {value!r}") from None
 
 
+def no_id(value: Any) -> bool:
+    """Whether a rendered id argument holds no id: ``None``, empty, or ``"None"`` (Jinja's text for None)."""
+    return value is None or str(value).strip() in ("", "None")
+
+
+def known_at_parse(value: Any) -> bool:
+    """Whether an argument is known when the DAG is parsed: a plain value, not a template or an XComArg."""
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    return isinstance(value, (int, float)) or value is None
+
+
+def positive_int(value: Any, what: str) -> int:
+    """Return ``value`` (an int or its text) as a positive int, or raise :class:`XplentyConfigError`."""
+    text = str(value).strip()
+    if isinstance(value, (bool, float)) or not text.isdigit() or int(text) < 1:
+        raise XplentyConfigError(f"{what} must be a positive integer, got {value!r}")
+    return int(text)
+
+
+def as_flag(value: Any, what: str) -> bool:
+    """Return a (possibly rendered) boolean argument as a bool, or raise :class:`XplentyConfigError`."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise XplentyConfigError(f"{what} must be True or False, got {value!r}")
+
+
 def try_number(context: Context | dict[str, Any]) -> int:
     """Return the try number of the running task instance (1 without one)."""
     ti = context.get("ti")
@@ -94,20 +128,26 @@ class XplentyTaskMixin:
         transient_error_timeout: float,
         /,
         *,
-        check_poll_interval: bool = True,
+        checked_by_airflow: bool = False,
     ) -> None:
-        """Set the connection and waiting arguments every waiting operator and sensor takes.
+        """Set (and check) the connection and waiting arguments every waiting operator and sensor takes.
 
-        ``check_poll_interval=False``: the caller validated it already (a sensor's ``poke_interval``).
+        Checked here, when the DAG is parsed: a bad ``poll_interval``, ``timeout`` or
+        ``transient_error_timeout`` fails with its name before any cluster or job exists.
+        ``checked_by_airflow=True``: ``poll_interval`` and ``timeout`` are a sensor's ``poke_interval``
+        and ``timeout``, which ``BaseSensorOperator`` checked with its own rules (0 allowed).
         """
-        if check_poll_interval and poll_interval <= 0:
-            raise XplentyConfigError("poll_interval must be positive")
+        if not checked_by_airflow:
+            poll_interval = positive_seconds(poll_interval, "poll_interval")
+            timeout = checked_timeout(timeout)
         self.xplenty_conn_id = xplenty_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
         self.timeout = timeout
         self.hook_params = dict(hook_params or {})
-        self.transient_error_timeout = transient_error_timeout
+        self.transient_error_timeout = positive_seconds(
+            transient_error_timeout, "transient_error_timeout", allow_zero=True
+        )
 
     @cached_property
     def hook(self) -> XplentyHook:

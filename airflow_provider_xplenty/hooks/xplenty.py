@@ -21,6 +21,7 @@ from airflow_provider_xplenty._compat import AirflowNotFoundException
 from airflow_provider_xplenty.hooks import _flows as flows
 from airflow_provider_xplenty.hooks import _operations as ops
 from airflow_provider_xplenty.hooks._base import XplentyHookBase, connected_message
+from airflow_provider_xplenty.hooks._flows import EXPIRE_FIELDS
 from airflow_provider_xplenty.hooks._http.config import ClientConfig
 from airflow_provider_xplenty.hooks._http.plans import (
     Flow,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["XplentyAsyncHook", "XplentyHook", "job_matches", "normalise_variables"]
+__all__ = ["EXPIRE_FIELDS", "XplentyAsyncHook", "XplentyHook", "job_matches", "normalise_variables"]
 
 
 def _call(op: Op[T]) -> Flow[T]:

@@ -67,6 +67,17 @@ DEFAULT_HTML = "\n".join(
             '<a href="{{ xplenty.cluster_url }}">{{ xplenty.cluster_url }}</a>',
             when="xplenty.cluster_url",
         ),
+        _row(
+            "Clusters that may still be up",
+            "{% for c in xplenty.run_clusters %}{{ c.id }} {{ c.name | e }} ({{ c.status }})"
+            '{% if c.html_url %} <a href="{{ c.html_url }}">{{ c.html_url }}</a>{% endif %}<br>{% endfor %}'
+            "{% if xplenty.run_clusters_unknown %}unknown: the API could not be asked. This run's clusters"
+            "{% if xplenty.cluster_name %} (named {{ xplenty.cluster_name | e }}){% endif %} carry"
+            " <code>{{ xplenty.run_marker | e }}</code> in their description.{% endif %}"
+            "<br><i>The sweep (XplentySweepClustersOperator, DAG xplenty_sweep) terminates the clusters of"
+            " ended DAG runs.</i>",
+            when="xplenty.run_clusters or xplenty.run_clusters_unknown",
+        ),
         _row("Task log", '<a href="{{ xplenty.log_url }}">{{ xplenty.log_url }}</a>', when="xplenty.log_url"),
         "</table>",
         "{% for note in xplenty.notes %}<p><i>{{ note | e }}</i></p>{% endfor %}",
@@ -85,6 +96,12 @@ class XplentySmtpNotifier(SmtpNotifier):
     ``max_tries``, ``job_id``, ``job_status``, ``job_errors``, ``job_url``, ``cluster_id``,
     ``cluster_status``, ``cluster_url``, ``log_url`` and ``notes``.
 
+    With ``cluster_task_id``, the e-mail also lists the run's clusters that are still up (every
+    cluster the create operator makes carries the run's marker ``[airflow-run:...]``): once the run
+    has failed, its teardowns are over, so such a cluster leaked. When the API cannot be asked, the
+    e-mail gives the marker and the cluster name instead (``run_clusters``, ``run_clusters_unknown``,
+    ``run_marker``, ``cluster_name``), and says the sweep terminates them.
+
     It also works as a task-level ``on_failure_callback``, and under ``dag.test()`` /
     ``airflow dags test`` (it works around Airflow's ``SerializedDAG`` template-env bug there).
 
@@ -95,8 +112,9 @@ class XplentySmtpNotifier(SmtpNotifier):
     :param html_content: body template (templated).
     :param smtp_conn_id: SMTP connection; by default ``[email] email_conn_id`` or ``smtp_default``.
     :param xplenty_conn_id: Xplenty connection used to read the job and cluster (templated).
-    :param cluster_task_id: task whose return value is the cluster id (e.g. the create-cluster
-        task); its status and link are added to the e-mail (templated).
+    :param cluster_task_id: task whose return value (else XCom ``cluster_id``) is the cluster id
+        (e.g. the create-cluster task); its status and link are added to the e-mail, and so are the
+        run's clusters still up (templated).
     :param job_id_key: XCom key under which the failed task pushed its job id.
     """
 
@@ -196,6 +214,10 @@ class XplentySmtpNotifier(SmtpNotifier):
             "cluster_id": None,
             "cluster_status": None,
             "cluster_url": None,
+            "cluster_name": None,
+            "run_marker": None,
+            "run_clusters": [],
+            "run_clusters_unknown": False,
             "notes": [],
         }
         if ti is None:
@@ -208,10 +230,14 @@ class XplentySmtpNotifier(SmtpNotifier):
         job_id = _xcom_pull(context, ti.task_id, self.job_id_key, map_index)
         if job_id is not None:  # the same key holds a cluster's link for cluster tasks
             details["job_url"] = _xcom_pull(context, ti.task_id, "html_url", map_index)
-        cluster_id = (
-            _xcom_pull(context, self.cluster_task_id, "return_value", -1) if self.cluster_task_id else None
-        )
-        if job_id is None and cluster_id is None:
+        cluster_id = None
+        if self.cluster_task_id:
+            # the create task pushes "cluster_id" the moment it knows it, even when it then fails
+            cluster_id = _xcom_pull(context, self.cluster_task_id, "return_value", -1)
+            if cluster_id is None:
+                cluster_id = _xcom_pull(context, self.cluster_task_id, "cluster_id", -1)
+            details["cluster_name"] = _xcom_pull(context, self.cluster_task_id, "cluster_name", -1)
+        if job_id is None and not self.cluster_task_id:
             return details
 
         try:
@@ -240,7 +266,35 @@ class XplentySmtpNotifier(SmtpNotifier):
                     details["cluster_url"] = cluster.html_url
                 except Exception as err:
                     details["notes"].append(f"Could not read Xplenty cluster {cluster_id}: {err}")
+        if self.cluster_task_id:
+            self._add_run_clusters(context, details, hook)
         return details
+
+    @staticmethod
+    def _add_run_clusters(context: Context, details: dict[str, Any], hook: Any) -> None:
+        """Add this run's clusters that are still up, or (API unavailable) how to recognise them."""
+        from airflow_provider_xplenty._waiting.task import dag_run_start
+        from airflow_provider_xplenty.operators._ownership import (
+            context_run,
+            live_run_clusters,
+            run_marker_of,
+        )
+
+        run, since = context_run(context), dag_run_start(context)
+        if run is None or since is None:
+            return
+        details["run_marker"] = run_marker_of(*run)
+        try:
+            if hook is None:
+                raise RuntimeError("no Xplenty hook")
+            clusters = live_run_clusters(hook, *run, since)
+        except Exception as err:
+            details["run_clusters_unknown"] = True
+            details["notes"].append(f"Could not list this run's Xplenty clusters: {err}")
+            return
+        details["run_clusters"] = [
+            {"id": c.id, "name": c.name, "status": c.status, "html_url": c.html_url} for c in clusters
+        ]
 
 
 def _max_tries(ti: Any) -> int | None:

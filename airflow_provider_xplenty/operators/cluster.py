@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,14 +15,20 @@ from airflow_provider_xplenty._waiting.task import (
     IdArg,
     XplentyTaskMixin,
     api_floor,
+    as_flag,
     as_int,
     dag_run_start,
     default_deferrable,
+    known_at_parse,
+    no_id,
+    positive_int,
     push,
     try_number,
 )
 from airflow_provider_xplenty.exceptions import (
+    XplentyApiError,
     XplentyClusterFailedError,
+    XplentyConfigError,
     XplentyError,
     XplentyNotFoundError,
     XplentyRejectedError,
@@ -31,33 +36,53 @@ from airflow_provider_xplenty.exceptions import (
 )
 from airflow_provider_xplenty.links.xplenty import HTML_URL_XCOM_KEY, XplentyClusterLink
 from airflow_provider_xplenty.models import ClusterStatus
+from airflow_provider_xplenty.operators._ownership import (
+    CLUSTER_SEARCH_SLACK,
+    cluster_marker,
+    clusters_created_since,
+    context_run,
+    expire,
+    live_run_clusters,
+    marked_description,
+    run_marker,
+    run_marker_of,
+    task_instance_digest,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_xplenty._compat import Context
     from airflow_provider_xplenty.models import Cluster
 
+__all__ = [
+    "CLUSTER_IDS_XCOM_KEY",
+    "CLUSTER_ID_XCOM_KEY",
+    "CLUSTER_NAME_XCOM_KEY",
+    "XplentyCreateClusterOperator",
+    "XplentyTerminateClusterOperator",
+    "cluster_marker",
+    "default_cluster_name",
+    "run_marker",
+    "task_instance_digest",
+]
+
 CLUSTER_ID_XCOM_KEY = "cluster_id"
+#: XCom key of the name the create task gives its cluster (pushed before the create call).
+CLUSTER_NAME_XCOM_KEY = "cluster_name"
+#: XCom key of every cluster id a terminate task without ``cluster_id`` acted on.
+CLUSTER_IDS_XCOM_KEY = "cluster_ids"
 #: task_state_store key (Airflow 3.3+) holding the id of the cluster the task created.
 CLUSTER_STORE_KEY = "xplenty_cluster_id"
-#: How much older than the DAG run (on the API's clock) a cluster of this task instance may look when
-#: a retry searches for it: only a cluster carrying this task instance's marker is adopted, so the
-#: bound only limits the pages read, and it is generous for an API clock running slow.
-CLUSTER_SEARCH_SLACK = timedelta(days=1)
+#: The values of ``cluster_type`` the API accepts.
+CLUSTER_TYPES = ("production", "sandbox")
 
 
-def task_instance_digest(context: Context | dict[str, Any]) -> str | None:
-    """A short hash of (dag_id, run_id, task_id, map_index): the same for every try of the task instance."""
-    ti = context.get("ti")
-    if ti is None:
-        return None
-    key = "|".join(str(getattr(ti, a, "")) for a in ("dag_id", "run_id", "task_id", "map_index"))
-    return hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
-
-
-def cluster_marker(context: Context | dict[str, Any]) -> str | None:
-    """The text put in the cluster ``description`` that says which task instance created it."""
-    digest = task_instance_digest(context)
-    return None if digest is None else f"[airflow:{digest}]"
+def checked_cluster_type(value: Any) -> str:
+    """Return ``cluster_type`` when the API accepts it, else raise naming it (and the lowercase fix)."""
+    if value in CLUSTER_TYPES:
+        return str(value)
+    fixed = str(value).strip().lower()
+    hint = f"; use lowercase: {fixed!r}" if fixed in CLUSTER_TYPES else ""
+    raise XplentyConfigError(f"cluster_type must be 'production' or 'sandbox', got {value!r}{hint}")
 
 
 def default_cluster_name(context: Context | dict[str, Any]) -> str | None:
@@ -80,12 +105,21 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
     ``[airflow:<hash>]``) instead of creating a second one; one in ``error`` is terminated and replaced.
     A same-named cluster of another DAG run (or task) is never adopted.
 
+    The description also gets `` [airflow-run:<dag_id>/<run_id>]``, the DAG run's marker, by which a
+    terminate task without a cluster id and the sweep (``XplentySweepClustersOperator``) find the
+    cluster when its id was never learned (e.g. the create call's response was lost).
+    ``nodes``, ``cluster_type`` and ``time_to_idle`` are checked when the DAG is parsed (when templated:
+    once rendered, before any request).
+
     :param nodes: number of nodes (production: 2 or more; sandbox: 1) (templated).
     :param cluster_type: ``production`` or ``sandbox`` (templated).
     :param name: cluster name (templated); default: ``airflow-<task_id>-<hash>``, the same for every
         try of the task instance. Give a name unique per DAG run (e.g. with ``{{ run_id }}``).
     :param description: cluster description (templated); `` [airflow:<hash>]`` is appended (the
-        task instance's marker, by which a retry recognises its cluster).
+        task instance's marker, by which a retry recognises its cluster), then the DAG run's marker.
+    :param owned_by_run: the cluster belongs to the DAG run (templated; ``True``/``False``): a teardown
+        without a cluster id and the sweep terminate it once the run has ended. ``False`` leaves out the
+        run's marker, for a cluster meant to outlive its run.
     :param terminate_on_idle: let Xplenty terminate the cluster after ``time_to_idle`` seconds idle.
     :param time_to_idle: seconds of idleness before auto-termination.
     :param region: region, e.g. ``amazon-web-services::us-east-1`` (templated).
@@ -111,6 +145,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         "zone",
         "stack",
         "cluster_params",
+        "owned_by_run",
         "xplenty_conn_id",
     )
     template_fields_renderers = {"cluster_params": "json"}
@@ -125,11 +160,12 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         name: str | None = None,
         description: str | None = None,
         terminate_on_idle: bool = True,
-        time_to_idle: int = 3600,
+        time_to_idle: int | None = 3600,
         region: str | None = None,
         zone: str | None = None,
         stack: str | None = None,
         cluster_params: dict[str, Any] | None = None,
+        owned_by_run: bool | str = True,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_available: bool = True,
         deferrable: bool = default_deferrable(),
@@ -144,12 +180,20 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         self._init_waiting(
             xplenty_conn_id, deferrable, poll_interval, timeout, hook_params, transient_error_timeout
         )
+        # what is known now is checked now; templated values once rendered (_create_fields)
+        if known_at_parse(nodes) and nodes not in (None, ""):
+            positive_int(nodes, "nodes")
+        if known_at_parse(cluster_type):
+            checked_cluster_type(cluster_type)
+        if known_at_parse(owned_by_run):
+            as_flag(owned_by_run, "owned_by_run")
         self.nodes = nodes
         self.cluster_type = cluster_type
         self.name = name
         self.description = description
         self.terminate_on_idle = terminate_on_idle
-        self.time_to_idle = time_to_idle
+        self.time_to_idle = None if time_to_idle is None else positive_int(time_to_idle, "time_to_idle")
+        self.owned_by_run = owned_by_run
         self.region = region
         self.zone = zone
         self.stack = stack
@@ -163,39 +207,86 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         """Create the cluster (or adopt an earlier try's), push its id and link, and wait for it."""
         name = self.name or default_cluster_name(context)
         marker = cluster_marker(context)
+        fields = self._create_fields(context, name)  # rendered values checked before any request
+        push(context, CLUSTER_NAME_XCOM_KEY, name)
         cluster = self._adopt(context, name, marker) if try_number(context) > 1 else None
         if cluster is None:
-            description = " ".join(p for p in (str(self.description or "").strip(), marker) if p) or None
-            cluster = self.hook.create_cluster(
-                nodes=None if self.nodes in (None, "") else as_int(self.nodes, "nodes"),
-                type=self.cluster_type,
-                name=name,
-                description=description,
-                terminate_on_idle=self.terminate_on_idle,
-                time_to_idle=self.time_to_idle,
-                region=self.region,
-                zone=self.zone,
-                stack=self.stack,
-                **dict(self.cluster_params or {}),
-            )
-            store = task_state_store(context)
-            if store is not None:
-                store.set(CLUSTER_STORE_KEY, cluster.id)
+            try:
+                cluster = self.hook.create_cluster(**fields)
+            except XplentyError as error:
+                self._after_failed_create(context, name, marker, error)
+                raise
             self.log.info("Created Xplenty cluster %s (%s): %s", cluster.id, cluster.status, cluster.html_url)
-        self.cluster_id = cluster.id
-        push(context, CLUSTER_ID_XCOM_KEY, cluster.id)
-        push(context, HTML_URL_XCOM_KEY, cluster.html_url)
+        self.cluster_id = cluster.id  # from here on, a failure cleans it up
         history = [{"status": cluster.status, "at": utc_iso()}]
-        if not self.wait_for_available:
-            push(context, STATUS_HISTORY_XCOM_KEY, history)
-            self._settled = True
-            return cluster.id
         try:
+            self._remember(context, cluster)
+            push(context, HTML_URL_XCOM_KEY, cluster.html_url)
+            if not self.wait_for_available:
+                push(context, STATUS_HISTORY_XCOM_KEY, history)
+                self._settled = True
+                return cluster.id
             return self._wait(context, cluster, history)
         except Exception:
             # TaskDeferred is a BaseException and passes through; API and wait errors clean up.
             self._cleanup("the task failed while waiting for it")
             raise
+
+    def _create_fields(self, context: Context, name: str | None) -> dict[str, Any]:
+        """The create call's arguments, the rendered ones checked (an error names the argument)."""
+        owned = as_flag(self.owned_by_run, "owned_by_run")
+        return {
+            "nodes": None if self.nodes in (None, "") else positive_int(self.nodes, "nodes"),
+            "type": checked_cluster_type(self.cluster_type),
+            "name": name,
+            "description": marked_description(self.description, context, owned_by_run=owned),
+            "terminate_on_idle": self.terminate_on_idle,
+            "time_to_idle": self.time_to_idle,
+            "region": self.region,
+            "zone": self.zone,
+            "stack": self.stack,
+            **dict(self.cluster_params or {}),
+        }
+
+    def _remember(self, context: Context, cluster: Cluster) -> None:
+        """Record the cluster id durably the moment it is known: task_state_store (3.3) and XCom."""
+        self.cluster_id = cluster.id
+        store = task_state_store(context)
+        if store is not None:
+            store.set(CLUSTER_STORE_KEY, cluster.id)
+        push(context, CLUSTER_ID_XCOM_KEY, cluster.id)
+
+    def _after_failed_create(
+        self, context: Context, name: str | None, marker: str | None, error: XplentyError
+    ) -> None:
+        """The create call failed: if it may have created the cluster anyway, find it and clean it up.
+
+        A lost response whose look-up also failed (e.g. the API answers 429 from then on) leaves a
+        cluster whose id the hook never learned. It carries this task instance's and this run's
+        markers: found here when the API answers again, else by the teardown (no cluster id) or the sweep.
+        """
+        code = error.status_code if isinstance(error, XplentyApiError) else None
+        if code is not None and 400 <= code < 500 and code != 429:
+            return  # refused: nothing was created
+        if not (self.terminate_on_failure and name and marker):
+            return
+        try:
+            found = self._find_by_marker(context, name, marker)
+        except Exception as lookup_error:
+            run = context_run(context)
+            self.log.warning(
+                "The create call may have made cluster %r (its outcome is unknown: %s) and looking for it "
+                "failed too (%s). It carries %s in its description: a terminate task without cluster_id, "
+                "or the sweep once this DAG run has ended, terminates it.",
+                name,
+                error,
+                lookup_error,
+                run_marker_of(*run) if run else marker,
+            )
+            return
+        if found is not None:
+            self._remember(context, found)
+            self._cleanup(f"the create call failed ({error})")
 
     def _wait(self, context: Context, cluster: Cluster, history: list[dict[str, Any]]) -> int:
         if cluster.is_ready:
@@ -258,9 +349,7 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
         if since is None:
             return None
         floor = api_floor(self.hook, since) - CLUSTER_SEARCH_SLACK
-        for cluster in self.hook.list_clusters(sort="created", direction="desc"):
-            if cluster.created_at is not None and cluster.created_at < floor:
-                break
+        for cluster in clusters_created_since(self.hook, floor):
             if (
                 cluster.name == name
                 and marker in str(cluster.description or "")
@@ -329,7 +418,10 @@ class XplentyCreateClusterOperator(XplentyTaskMixin, BaseOperator):
             status = self.hook.terminate_cluster_or_expire(self.cluster_id)
         except Exception:
             self.log.exception("Could not terminate Xplenty cluster %s", self.cluster_id)
-            return "could NOT be terminated (terminate it by hand)"
+            if expire(self.hook, self.cluster_id, self.log):
+                self._settled = True
+                return "could not be terminated; set to terminate itself once idle"
+            return "could NOT be terminated (the teardown or the sweep may; else terminate it by hand)"
         self._settled = True  # clean up at most once
         if status in ClusterStatus.not_yet_terminable_states():
             return f"is {status}; set to terminate itself once idle"
@@ -347,7 +439,13 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
     ``pending``/``creating`` or ``scaling`` (which the API refuses to terminate) is waited on, then
     terminated; a ``422`` on ``DELETE`` is resolved by reading the cluster again.
 
-    :param cluster_id: the cluster (templated).
+    Without a cluster id (``cluster_id`` renders ``None``, ``""`` or ``"None"``, e.g. read from a create
+    task that failed before it learned one), every live cluster carrying this DAG run's marker
+    ``[airflow-run:...]`` is terminated: the newest as if its id had been given, any others at once
+    (or, still provisioning, set to terminate themselves once idle). None found is success
+    (``"not_found"``). The ids go to XCom (``cluster_id``: the newest, ``cluster_ids``: all).
+
+    :param cluster_id: the cluster (templated); empty: this DAG run's clusters.
     :param xplenty_conn_id: the Airflow connection (templated).
     :param wait_for_termination: wait until the cluster is ``terminated``.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
@@ -364,7 +462,7 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
     def __init__(
         self,
         *,
-        cluster_id: IdArg,
+        cluster_id: IdArg | None = None,
         xplenty_conn_id: str = "xplenty_default",
         wait_for_termination: bool = True,
         deferrable: bool = default_deferrable(),
@@ -383,7 +481,40 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
 
     def execute(self, context: Context) -> str:
         """Terminate the cluster (after provisioning or scaling ends); return its final status."""
+        if no_id(self.cluster_id):
+            return self._terminate_run_clusters(context)
         cluster_id = as_int(self.cluster_id, "cluster_id")
+        push(context, CLUSTER_ID_XCOM_KEY, cluster_id)
+        return self._terminate_one(context, cluster_id)
+
+    def _terminate_run_clusters(self, context: Context) -> str:
+        """Terminate every live cluster carrying this DAG run's marker (no ``cluster_id`` was given)."""
+        run, since = context_run(context), dag_run_start(context)
+        if run is None or since is None:
+            raise XplentyConfigError(
+                "cluster_id is empty, and without a DAG run there is no marker to find clusters by"
+            )
+        marker = run_marker_of(*run)
+        clusters = live_run_clusters(self.hook, *run, since)
+        if not clusters:
+            self.log.info(
+                "No cluster id, and no live cluster carries this run's marker %s: nothing to terminate",
+                marker,
+            )
+            return "not_found"
+        newest, *others = clusters
+        self.log.info(
+            "No cluster id: terminating this run's clusters (marker %s): %s",
+            marker,
+            ", ".join(f"{c.id} {c.name!r} ({c.status})" for c in clusters),
+        )
+        push(context, CLUSTER_ID_XCOM_KEY, newest.id)
+        push(context, CLUSTER_IDS_XCOM_KEY, [c.id for c in clusters])
+        for cluster in others:
+            self._expire(cluster.id, why="an older cluster of this run")
+        return self._terminate_one(context, newest.id)
+
+    def _terminate_one(self, context: Context, cluster_id: int) -> str:
         try:
             cluster = self.hook.get_cluster(cluster_id)
         except XplentyNotFoundError:
@@ -413,16 +544,21 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
             self._expire(cluster_id)
             raise
 
-    def _expire(self, cluster_id: int) -> None:
-        """Terminate the cluster now, or make it terminate itself once idle (at most once per try)."""
-        if getattr(self, "_expired", False):
+    def _expire(self, cluster_id: int, why: str = "gave up waiting for it") -> None:
+        """Terminate the cluster now, or make it terminate itself once idle (once per cluster and try)."""
+        done: set[int] = self.__dict__.setdefault("_expired_ids", set())
+        if cluster_id in done:
             return
-        self._expired = True
+        done.add(cluster_id)
         try:
             status = self.hook.terminate_cluster_or_expire(cluster_id)
-            self.log.warning("Gave up waiting for Xplenty cluster %s; it is now %s", cluster_id, status)
+            self.log.warning("Xplenty cluster %s (%s) is now %s", cluster_id, why, status)
         except Exception:
-            self.log.exception("Could not terminate Xplenty cluster %s (terminate it by hand)", cluster_id)
+            self.log.exception("Could not terminate Xplenty cluster %s", cluster_id)
+            if not expire(self.hook, cluster_id, self.log):
+                self.log.error(
+                    "Xplenty cluster %s may still be up: the sweep or a user must terminate it", cluster_id
+                )
 
     def _wait(
         self,
@@ -444,8 +580,21 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         )
         return str(getattr(self, next_step)(context, event, cluster_id=cluster_id))
 
+    def _resumed_id(self, event: Any, cluster_id: int | None) -> int | None:
+        """The cluster a resumed task waited on: the ``defer`` kwarg, else the argument, else the event's.
+
+        Without a ``cluster_id`` argument (this run's clusters, found by marker) and without the kwarg
+        (``dag.test()`` drops defer kwargs), only the event names it.
+        """
+        if cluster_id is not None:
+            return cluster_id
+        if not no_id(self.cluster_id):
+            return as_int(self.cluster_id, "cluster_id")
+        event_id = event.get("resource_id") if isinstance(event, dict) else None
+        return event_id if isinstance(event_id, int) else None
+
     def _checked(self, event: Any, cluster_id: int | None) -> dict[str, Any]:
-        expected = cluster_id if cluster_id is not None else as_int(self.cluster_id, "cluster_id")
+        expected = cluster_id if cluster_id is not None else self._resumed_id(None, None)
         event = validate_event(event, kind="cluster", resource_id=expected)
         if event["status"] != "success":
             raise (
@@ -465,7 +614,9 @@ class XplentyTerminateClusterOperator(XplentyTaskMixin, BaseOperator):
         try:
             event = self._checked(event, cluster_id)
         except XplentyError:
-            self._expire(cluster_id if cluster_id is not None else as_int(self.cluster_id, "cluster_id"))
+            resumed = self._resumed_id(event, cluster_id)
+            if resumed is not None:
+                self._expire(resumed)
             raise
         return self._terminate(context, int(event["resource_id"]), list(event.get("history") or []))
 

@@ -178,7 +178,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
                     f"{event['message']}; the job keeps running (stop_on_kill=False). See {link}"
                 )
             stopped = bool(event.get("stopped")) or self._stop_job(f"{event['reason']} while deferred")
-            raise XplentyTimeoutError(f"{event['message']}; {self._stopped_text(stopped, link)}")
+            return self._after_timeout(context, job_id, history, str(event["message"]), stopped, link)
         raise XplentyError(f"{event['message']}. {self._after_error(context, job_id)}")
 
     def on_kill(self) -> None:
@@ -279,7 +279,7 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
             push(context, STATUS_HISTORY_XCOM_KEY, history)
             stopped = self._stop_job("timeout")
             link = job.html_url or self._link(job_id)
-            raise XplentyTimeoutError(f"{event['message']}; {self._stopped_text(stopped, link)}")
+            return self._after_timeout(context, job_id, history, str(event["message"]), stopped, link)
         return self._finish(context, self.hook.get_job(job_id), history)
 
     def get_job_result(self, external_id: JsonValue, context: Context) -> Any:
@@ -302,8 +302,17 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         return start if isinstance(start, datetime) else datetime.now(timezone.utc)
 
     def _resolve_package_id(self) -> int:
+        """The package to run; one given by id is read first (one GET): an archived one is refused."""
         if self.package_id is not None and str(self.package_id).strip():
-            return as_int(self.package_id, "package_id")
+            package_id = as_int(self.package_id, "package_id")
+            package = self.hook.get_package(package_id)
+            if package.status not in (None, "active"):
+                raise XplentyConfigError(
+                    f"package_id {package_id} ({package.name!r}) is {package.status}, not active: "
+                    f"no job was started. Restore the package in Xplenty or run an active one. "
+                    f"See {package.html_url}"
+                )
+            return package_id
         if not self.package_name:
             raise XplentyConfigError("XplentyRunJobOperator needs package_id or package_name")
         package = self.hook.find_package(str(self.package_name))
@@ -437,9 +446,35 @@ class XplentyRunJobOperator(ResumableJobMixin, XplentyTaskMixin, BaseOperator):
         self.log.info("Xplenty job %s is now %s", self.job_id, status or "unknown to the API (404)")
         return True
 
-    def _stopped_text(self, stopped: bool, link: str) -> str:
-        if stopped:
-            return f"the job was stopped. See {link}"
+    def _after_timeout(
+        self,
+        context: Context,
+        job_id: int,
+        history: list[dict[str, Any]],
+        message: str,
+        stopped: bool,
+        link: str,
+    ) -> int:
+        """Report a job whose deadline passed as it really is: read it again after the stop.
+
+        A job that ended by itself as the deadline passed (the stop came too late) is reported like
+        any ended job: ``completed`` succeeds, ``failed`` fails with its errors. Otherwise the task
+        fails with the timeout, saying whether the job was stopped.
+        """
+        try:
+            job: Job | None = self.hook.get_job(job_id)
+        except Exception as error:
+            self.log.warning("Could not read Xplenty job %s after its timeout: %s", job_id, error)
+            job = None
+        if job is not None and job.is_terminal and job.status != JobStatus.STOPPED.value:
+            self.log.warning("Xplenty job %s %s by itself as the deadline passed", job_id, job.status)
+            return self._finish(context, job, history)
+        status = None if job is None else job.status
+        raise XplentyTimeoutError(f"{message}; {self._stopped_text(stopped, link, status)}")
+
+    def _stopped_text(self, stopped: bool, link: str, status: str | None = None) -> str:
+        if stopped and (status is None or status in JobStatus.stop_settled_states()):
+            return f"the job was stopped{f' ({status})' if status else ''}. See {link}"
         return f"the job could NOT be stopped and may still be running; stop it by hand: {link}"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_xplenty._compat import (
@@ -19,6 +21,7 @@ from airflow_provider_xplenty._waiting.task import (
     XplentyTaskMixin,
     as_int,
     default_deferrable,
+    no_id,
     push,
 )
 from airflow_provider_xplenty.exceptions import XplentyConfigError, XplentyError
@@ -31,19 +34,24 @@ if TYPE_CHECKING:
 class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
     """Poke, reschedule or defer until a cluster or job reaches one of ``target_statuses``.
 
-    A status in ``failed_statuses`` fails the task with the API's detail. Subclasses set ``kind``
-    and ``id_field`` (the templated attribute holding the id, read by :attr:`resource_id`).
+    A status in ``failed_statuses`` fails the task with the API's detail. With ``skip_without_id``,
+    an id that renders empty (``None``, ``""``, ``"None"``: the upstream task never learned one) skips
+    the task instead of failing it. Subclasses set ``kind``
+    and ``id_field`` (the templated attribute holding the id, read by :attr:`resource_id`), and
+    ``statuses`` (the status enum every target and failed status must belong to).
     """
 
     kind: ClassVar[ResourceKind]
     id_field: ClassVar[str]
+    statuses: ClassVar[type[Enum]]
     failure_error: ClassVar[type[XplentyError]] = XplentyError
 
     def __init__(
         self,
         *,
-        target_statuses: Sequence[str],
-        failed_statuses: Sequence[str],
+        target_statuses: Sequence[str] | str,
+        failed_statuses: Sequence[str] | str,
+        skip_without_id: bool = False,
         xplenty_conn_id: str = "xplenty_default",
         deferrable: bool = default_deferrable(),
         hook_params: dict[str, Any] | None = None,
@@ -52,13 +60,14 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
         super().__init__(**kwargs)
-        if not target_statuses:
+        self.target_statuses = self._known_statuses(target_statuses, "target_statuses")
+        self.failed_statuses = self._known_statuses(failed_statuses, "failed_statuses")
+        if not self.target_statuses:
             raise XplentyConfigError("target_statuses must not be empty")
-        overlap = set(target_statuses) & set(failed_statuses)
+        overlap = set(self.target_statuses) & set(self.failed_statuses)
         if overlap:
             raise XplentyConfigError(f"statuses both target and failed: {sorted(overlap)}")
-        self.target_statuses = list(target_statuses)
-        self.failed_statuses = list(failed_statuses)
+        self.skip_without_id = skip_without_id
         # poke_interval/timeout are BaseSensorOperator's, validated there (0 is a valid poke_interval)
         self._init_waiting(
             xplenty_conn_id,
@@ -67,9 +76,32 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
             self.timeout,
             hook_params,
             transient_error_timeout,
-            check_poll_interval=False,
+            checked_by_airflow=True,
         )
         self._last_status: str | None = None
+
+    @staticmethod
+    def _as_list(given: Sequence[str] | str) -> list[str]:
+        """A status argument as a list (a single string is one status)."""
+        return [given] if isinstance(given, str) else list(given)
+
+    @classmethod
+    def _known_statuses(cls, given: Sequence[str] | str, name: str) -> list[str]:
+        """Return ``given`` as a list of statuses of :attr:`statuses`; a misspelt one fails the DAG's parse.
+
+        A status the API never reports would make the sensor poll until its timeout (or the resource's end).
+        """
+        values = cls._as_list(given)
+        known = [str(member.value) for member in cls.statuses]
+        for value in values:
+            if value not in known:
+                close = difflib.get_close_matches(str(value).lower(), known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise XplentyConfigError(
+                    f"{name}: {value!r} is not an Xplenty {cls.kind} status; "
+                    f"use one of {', '.join(known)}.{hint}"
+                )
+        return values
 
     @property
     def resource_id(self) -> int:
@@ -101,6 +133,8 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         """Poke/reschedule as usual, or (deferrable) check once and then defer to a trigger."""
+        if self.skip_without_id and no_id(getattr(self, self.id_field)):
+            raise AirflowSkipException(f"No Xplenty {self.kind} to watch: {self.id_field} is empty")
         if not self.deferrable:
             return super().execute(context)
         try:

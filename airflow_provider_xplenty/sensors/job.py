@@ -18,7 +18,9 @@ class XplentyJobSensor(XplentyStatusSensorBase):
     :param job_id: the job (templated), e.g. ``"{{ ti.xcom_pull('run_job', key='job_id') }}"``.
     :param target_statuses: statuses that end the wait successfully (default ``completed``).
     :param failed_statuses: statuses that fail the task at once, without retries (default ``failed``,
-        ``stopped``): looking again cannot change how the job ended.
+        ``stopped``): looking again cannot change how the job ended. Every target and failed status must be
+        a :class:`~airflow_provider_xplenty.models.JobStatus` value (checked when the DAG is parsed).
+    :param skip_without_id: skip (instead of failing) when ``job_id`` renders empty.
     :param xplenty_conn_id: the Airflow connection (templated).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param hook_params: extra keyword arguments for the hooks.
@@ -30,6 +32,7 @@ class XplentyJobSensor(XplentyStatusSensorBase):
 
     kind = "job"
     id_field = "job_id"
+    statuses = JobStatus
     failure_error = XplentyJobEndedError
     template_fields: Sequence[str] = ("job_id", "xplenty_conn_id")
     operator_extra_links = (XplentyJobLink(),)
@@ -38,12 +41,12 @@ class XplentyJobSensor(XplentyStatusSensorBase):
         self,
         *,
         job_id: IdArg,
-        target_statuses: Sequence[str] = tuple(sorted(JobStatus.success_states())),
-        failed_statuses: Sequence[str] | None = None,
+        target_statuses: Sequence[str] | str = tuple(sorted(JobStatus.success_states())),
+        failed_statuses: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         if failed_statuses is None:
-            failed_statuses = sorted(JobStatus.failed_states() - set(target_statuses))
+            failed_statuses = sorted(JobStatus.failed_states() - set(self._as_list(target_statuses)))
         super().__init__(target_statuses=target_statuses, failed_statuses=failed_statuses, **kwargs)
         self.job_id = job_id
 

@@ -33,6 +33,12 @@ def daily_dag(airflow_db: None) -> Any:
 
 
 @pytest.fixture()
+def sweep_dag(airflow_db: None) -> Any:
+    """The hourly sweep DAG, freshly loaded for each test."""
+    return load_example_dag("xplenty_sweep.py", "xplenty_sweep")
+
+
+@pytest.fixture()
 def manual_dag(airflow_db: None) -> Any:
     """The manual-run DAG with sub-second polls, freshly loaded for each test.
 

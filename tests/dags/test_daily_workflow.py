@@ -15,6 +15,7 @@ SPEED = 100.0  # emulated seconds per real second: a cluster comes up in ~0.7 s
 ACTIVE_CLUSTER_STATES = {"pending", "creating", "available", "idle", "scaling"}
 
 ALL_TASKS = {
+    "plan",
     "create_cluster",
     "verify_cluster",
     "run_job",
@@ -96,6 +97,7 @@ def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSi
     assert ">3 of 3<" in body
     assert "Input /input20250101 not found" in body
     assert last["html_url"] in body
+    assert "Clusters that may still be up" not in body  # the teardown terminated it
 
 
 def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
@@ -166,3 +168,32 @@ def test_manual_trigger_without_logical_date_uses_the_trigger_date(
     assert cluster["name"] == "DailyCluster_20250304"
     (main,) = _jobs(emulator, 103)
     assert main["variables"] == {"InputPath": "'/input20250304'", "OutputPath": "'/output20250304'"}
+
+
+def test_teardown_runs_when_create_cluster_fails(
+    daily_dag: Any, emulator: Any, smtp_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_cluster fails on every try (the API refuses the POST): the teardowns still run.
+
+    Without a cluster id, terminate_cluster looks for this run's clusters by marker (none here) and
+    verify_termination has nothing to verify.
+    """
+    import json
+    import os
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_XPLENTY_DEFAULT"])
+    conn["extra"] = {**conn.get("extra", {}), "retry_limit": 0}
+    monkeypatch.setenv("AIRFLOW_CONN_XPLENTY_DEFAULT", json.dumps(conn))
+    emulator.add_fault(kind="server_error", status=503, method="POST", path_contains="/clusters", count=100)
+
+    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+
+    states = task_states(dag_run)
+    assert dag_run.state == "failed", states
+    assert states["create_cluster"] == "failed"
+    assert states["terminate_cluster"] == "success"
+    assert xcom(dag_run, "terminate_cluster") == "not_found"
+    assert states["verify_termination"] == "skipped"
+    assert emulator.clusters() == []
+    (msg,) = smtp_sink.messages
+    assert "create_cluster" in msg["Subject"]

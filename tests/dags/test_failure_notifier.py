@@ -101,3 +101,40 @@ def test_task_level_callback_sends_one_email_after_the_last_try(
     assert len(smtp_sink.messages) == 1
     assert "Xplenty job 8002" in smtp_sink.messages[0]["Subject"]
     assert ">2 of 2<" in SmtpSink.body(smtp_sink.messages[0])
+
+
+def test_the_email_lists_the_clusters_of_the_run_still_up(
+    register_dag: Any, smtp_sink: SmtpSink, xplenty_emulator: Any
+) -> None:
+    """A run that failed with its cluster still up (no teardown here): the e-mail names it and the sweep."""
+    from airflow.sdk import DAG, task
+
+    from airflow_provider_xplenty.notifications import XplentySmtpNotifier
+    from airflow_provider_xplenty.operators.cluster import XplentyCreateClusterOperator
+
+    with DAG(
+        "notifier_probe_cluster",
+        schedule=None,
+        start_date=START,
+        on_failure_callback=XplentySmtpNotifier(cluster_task_id="create"),
+    ) as dag:
+
+        @task
+        def boom() -> None:
+            raise RuntimeError("the work failed")
+
+        create = XplentyCreateClusterOperator(
+            task_id="create", nodes=2, name="probe-cluster", wait_for_available=False
+        )
+        create >> boom()
+    register_dag(dag)
+
+    dag_run = dag.test(logical_date=START)
+
+    assert dag_run.state == "failed"
+    (cluster,) = xplenty_emulator.clusters()
+    (msg,) = smtp_sink.messages
+    body = SmtpSink.body(msg)
+    assert "Clusters that may still be up" in body
+    assert f"{cluster['id']} probe-cluster (" in body
+    assert "xplenty_sweep" in body

@@ -308,6 +308,7 @@ def test_retry_does_not_adopt_another_runs_cluster_of_the_same_name(emu):
     from datetime import datetime, timedelta, timezone
 
     from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+    from airflow_provider_xplenty.operators._ownership import run_marker
     from airflow_provider_xplenty.operators.cluster import cluster_marker
 
     started = datetime.now(timezone.utc) - timedelta(seconds=30)
@@ -322,7 +323,8 @@ def test_retry_does_not_adopt_another_runs_cluster_of_the_same_name(emu):
     clusters = {c["id"]: c for c in emu.clusters()}
     assert len(clusters) == 2
     assert clusters[mine]["name"] == "DailyCluster_2026-11-25"
-    assert clusters[mine]["description"] == f"nightly {cluster_marker(run_b)}"
+    # this task instance's marker, then this DAG run's (run A's cluster carries only the older form)
+    assert clusters[mine]["description"] == f"nightly {cluster_marker(run_b)} {run_marker(run_b)}"
     assert clusters[other.id]["status"] not in GONE  # run A's cluster is left alone
 
 

@@ -9,7 +9,18 @@ from types import SimpleNamespace
 import airflow
 import pytest
 from packaging.version import Version
-from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
+from xplenty_dagtest import (
+    HOOK,
+    POLL,
+    fail_status_reads,
+    failure_recorder,
+    new_dag,
+    run_dag,
+    states,
+    try_numbers,
+    when,
+    xcom,
+)
 
 from airflow_provider_xplenty.operators.job import XplentyRunJobOperator, XplentyStopJobOperator
 
@@ -84,15 +95,6 @@ def test_run_job_success(emu, register_dag, deferrable):
 
 
 STOPPED = {"pending_stoppage", "stopping", "stopped"}
-
-
-def failure_recorder():
-    seen: list[str] = []
-
-    def on_failure(context):
-        seen.append(str(context.get("exception")))
-
-    return seen, on_failure
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
@@ -347,6 +349,11 @@ class ListingHook:
 
     def get_server_clock_skew(self):
         return timedelta(0)
+
+    def get_package(self, package_id):
+        from airflow_provider_xplenty.models import Package
+
+        return Package(id=package_id, name="rollup", status="active")
 
     def run_job(self, cluster_id, package_id, variables=None, dynamic_variables=None):
         from airflow_provider_xplenty.models import Job

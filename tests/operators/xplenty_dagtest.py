@@ -103,6 +103,16 @@ def when(condition: Callable[[], bool], action: Callable[[], Any], *, timeout: f
     return thread
 
 
+def failure_recorder() -> tuple[list[str], Callable[[Any], None]]:
+    """An ``on_failure_callback`` that records each failure's exception text, and the list it fills."""
+    seen: list[str] = []
+
+    def on_failure(context: Any) -> None:
+        seen.append(str(context.get("exception")))
+
+    return seen, on_failure
+
+
 def fail_status_reads(emu: Any, kind: str, count: int = 2) -> None:
     """Make the next ``count`` status reads of ``kind`` ("jobs"/"clusters") answer 503.
 
@@ -110,3 +120,11 @@ def fail_status_reads(emu: Any, kind: str, count: int = 2) -> None:
     wait whichever status source serves it (one GET per resource, or the shared watcher's list).
     """
     emu.add_fault(kind="server_error", status=503, path_contains=f"/{kind}", method="GET", count=count)
+
+
+def fault_taken(emu: Any, kind: str) -> Callable[[], bool]:
+    """A :func:`when` condition: no fault of ``kind`` is left (the request it waited for has arrived).
+
+    With a ``latency`` fault this fires while that request is held, before the server acts on it.
+    """
+    return lambda: not any(f.get("kind") == kind for f in emu.control("GET", "faults")["faults"])
