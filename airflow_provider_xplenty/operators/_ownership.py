@@ -1,7 +1,7 @@
 """Which Airflow task instance and DAG run own a cluster: the markers written into its ``description``.
 
-Two markers, each a bracketed token the API stores as plain text (docs/api-notes.md, "Clusters have
-name and description"):
+Two markers, each a bracketed token the API stores as plain text (docs/api-notes.md, "Creates and
+idempotency"):
 
 - ``[airflow:<digest>]``: the task instance (a hash of dag_id, run_id, task_id, map_index). A retry
   adopts only a cluster carrying its own; clusters made by earlier versions carry only this one.
