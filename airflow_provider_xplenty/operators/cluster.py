@@ -1,4 +1,9 @@
-"""Operators that create and terminate Xplenty clusters."""
+"""Operators that create and terminate Xplenty clusters.
+
+Longer than most modules: each operator carries its whole lifecycle (blocking and deferred paths,
+retry adoption, clean-up after failure, teardown by run marker), and both live at their documented
+import path. The marker rules are in ``_ownership.py``; the API flows in the hook.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Operators that run and stop Xplenty jobs."""
+"""Operators that run and stop Xplenty jobs.
+
+Longer than most modules: the run-job operator carries its whole lifecycle (submit or reattach,
+blocking and deferred waits, outputs, stop on kill or timeout) in one class at its documented import
+path; the shared waiting machinery is in ``_waiting/``, the API flows in the hook.
+"""
 
 from __future__ import annotations
 
