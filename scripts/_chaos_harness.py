@@ -61,6 +61,7 @@ class DagSpec:
 DAGS = {
     "daily": DagSpec("xplenty_daily_workflow.py", "xplenty_daily_workflow", (103, 101, 102)),
     "manual": DagSpec("xplenty_manual_run.py", "xplenty_manual_run", (103,)),
+    "sweep": DagSpec("xplenty_sweep.py", "xplenty_sweep", ()),
 }
 
 
@@ -182,23 +183,28 @@ class Context:
         home: Path | None = None,
         gated: bool = False,
         resume: bool = False,
+        dag: DagSpec | None = None,
     ) -> Child:
-        """Start a ``dag.test()`` process; ``gated``: it loads everything, then waits for :meth:`go`."""
+        """Start a ``dag.test()`` process; ``gated``: it loads everything, then waits for :meth:`go`.
+
+        ``dag``: another example DAG than the scenario's (e.g. the sweep, in the same ``home``).
+        """
         home = home or self.new_home(label)
         scenario = self.scenario
+        spec = dag or self.dag
         args = [
             sys.executable,
             str(CHILD),
             "--dag-file",
-            str(ROOT / "example_dags" / self.dag.file),
+            str(ROOT / "example_dags" / spec.file),
             "--dag-id",
-            self.dag.dag_id,
+            spec.dag_id,
             "--logical-date",
             logical_date or "none",
         ]
         if run_after:
             args += ["--run-after", run_after]
-        if scenario.conf is not None:
+        if scenario.conf is not None and dag is None:
             args += ["--conf", json.dumps(scenario.conf)]
         for item in scenario.overrides:
             args += ["--set", item]
@@ -267,6 +273,21 @@ def single_run(ctx: Context) -> list[Child]:
     child = ctx.start("run", logical_date=None if manual else DAILY_DATE)
     ctx.wait(child)
     return [child]
+
+
+def run_then_sweep(ctx: Context) -> list[Child]:
+    """One DAG run; then the API recovers (faults cleared) and the hourly sweep DAG runs once.
+
+    The sweep runs in the same Airflow home, so it sees that the DAG run has ended, as it would in a
+    deployment an hour later. The row is the DAG run's; the clusters are counted after the sweep.
+    """
+    children = single_run(ctx)
+    ctx.stopped.set()  # the fault thread clears its 429s: the API answers again
+    ctx.emulator.clear_faults()
+    sweep = ctx.start("sweep", logical_date=None, home=children[0].home, dag=DAGS["sweep"])
+    ctx.wait(sweep)
+    ctx.notes.append("then the API answered again and the sweep DAG ran once")
+    return children
 
 
 @dataclass

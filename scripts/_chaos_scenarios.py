@@ -6,7 +6,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _chaos_harness import DAILY_DATE, DURATIONS, SPEED, Check, Child, Context, Expect, Scenario
+from _chaos_harness import (
+    DAILY_DATE,
+    DURATIONS,
+    SPEED,
+    Check,
+    Child,
+    Context,
+    Expect,
+    Scenario,
+    run_then_sweep,
+)
 from _chaos_measure import jobs_per_package, unquote_literal
 
 MAIN_PACKAGE = 103
@@ -210,6 +220,24 @@ def answered_late(name: str, path: str, quick: bool = False) -> Scenario:
     )
 
 
+def acted_late(name: str, path: str, quick: bool = False) -> Scenario:
+    """The server carries out the first ``POST path`` only after the client gave up and re-sent it.
+
+    The late twin: the client's look-up finds nothing, it sends again, and then the original
+    request creates a second object. It must be found and stopped or terminated.
+    """
+    return Scenario(
+        name,
+        f"POST {path} carried out late (twin)",
+        Expect("success"),
+        faults=({"kind": "slow_response", "method": "POST", "path": path, "act_after": SLOW, "count": 1},),
+        conn_extra={"timeout": READ_TIMEOUT},
+        check=one_completed_job_per_package,
+        quick=quick,
+        known_issue=True,
+    )
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("happy", "happy path", Expect("success"), check=one_completed_job_per_package, quick=True),
     Scenario(
@@ -266,12 +294,15 @@ SCENARIOS: list[Scenario] = [
         FAILED_WITH_MAIL,
         faults=(LOST_CREATE_CLUSTER,),
         during=rate_limited_after_lost_create,
+        drive=run_then_sweep,
         check=no_job,
         quick=True,
         known_issue=True,
     ),
     answered_late("slow-run-job", "/jobs", quick=True),
     answered_late("slow-create-cluster", "/clusters"),
+    acted_late("late-twin-job", "/jobs"),
+    acted_late("late-twin-cluster", "/clusters"),
     Scenario(
         "same-name-concurrent",
         "2 runs, same date, concurrent creates, 1st lost",
