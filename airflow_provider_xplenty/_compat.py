@@ -29,6 +29,7 @@ from airflow.sdk.exceptions import (
     AirflowTaskTimeout,
     TaskDeferred,
 )
+from airflow.sdk.log import mask_secret
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 try:
@@ -62,6 +63,7 @@ __all__ = [
     "conf",
     "dag_with_template_env",
     "keep_empty_renders",
+    "mask_secret",
     "task_left_deferred",
     "task_state_store",
     "xcom_from_metadata_db",
