@@ -46,7 +46,8 @@ def test_unknown_outcome_with_exhausted_budget_raises_typed_error(xplenty_emulat
         XplentyHook(**FAST).run_job(cluster_id, 101, variables={"InputPath": "'/in'"})
     error = caught.value
     assert error.resource == "job"
-    assert error.identity == {"cluster_id": cluster_id, "package_id": 101, "variables": {"InputPath": "'/in'"}}
+    sent = {"cluster_id": cluster_id, "package_id": 101, "variables": {"InputPath": "'/in'"}}
+    assert error.identity == sent
     assert error.floor_id is not None and error.method == "POST"
     assert "may have created a job of package 101" in str(error)
     assert xplenty_emulator.api_key not in str(error) + repr(error.identity)
@@ -100,7 +101,7 @@ def test_late_twin_job_is_stopped(xplenty_emulator: Any, logs: Logs) -> None:
 
 # -- 3. never adopt another caller's object --------------------------------------------------------
 def test_cluster_lookup_matches_the_description_marker(xplenty_emulator: Any) -> None:
-    """Two runs create ``DailyCluster_<date>``; the first run's response is slow. It adopts its own cluster."""
+    """Two runs create ``DailyCluster_<date>``; the first run's answer is slow: it adopts its own cluster."""
     xplenty_emulator.add_fault(kind="slow_response", method="POST", path="/clusters", delay=3, count=1)
     mine = {"nodes": 2, "name": "DailyCluster_2025-01-01", "description": "daily [airflow:aaa]"}
     thread, out = _in_thread(lambda: XplentyHook(timeout=1, **FAST).create_cluster(**mine))
