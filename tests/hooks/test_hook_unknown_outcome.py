@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import threading
 import time
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 from hook_support import FAST, Logs
 
-from airflow_provider_xplenty.exceptions import XplentyUnknownOutcomeError
-from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+from airflow_provider_xplenty.exceptions import XplentyAmbiguousMatchWarning, XplentyUnknownOutcomeError
+from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
 
 
 def _in_thread(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -99,6 +100,31 @@ def test_late_twin_job_is_stopped(xplenty_emulator: Any, logs: Logs) -> None:
     assert "looking again in" in text  # it looked for a while before re-sending
 
 
+def test_late_twin_job_is_stopped_by_the_async_hook(xplenty_emulator: Any, logs: Logs) -> None:
+    cluster_id = _cluster(xplenty_emulator)
+    xplenty_emulator.add_fault(kind="slow_response", method="POST", path="/jobs", act_after=4, count=1)
+
+    async def go() -> int:
+        async with XplentyAsyncHook(timeout=1, **{**FAST, "late_create_window": 7.0}) as hook:
+            return (await hook.run_job(cluster_id, 101)).id
+
+    job_id = asyncio.run(go())
+    (twin,) = [j for j in xplenty_emulator.jobs() if j["id"] != job_id]
+    assert twin["status"] in ("stopping", "stopped")
+    assert f"stopped late duplicate job {twin['id']} created by the lost request" in logs.text()
+
+
+def test_late_twin_cluster_is_terminated(xplenty_emulator: Any, logs: Logs) -> None:
+    """A twin cluster still provisioning cannot be terminated yet: it is set to terminate once idle."""
+    xplenty_emulator.add_fault(kind="slow_response", method="POST", path="/clusters", act_after=4, count=1)
+    hook = XplentyHook(timeout=1, **{**FAST, "late_create_window": 7.0})
+    cluster = hook.create_cluster(nodes=2)
+    (twin,) = [c for c in xplenty_emulator.clusters() if c["id"] != cluster.id]
+    assert twin["name"] == cluster.name
+    assert twin["status"] in ("terminating", "terminated") or twin["terminate_on_idle"] is True
+    assert f"terminated late duplicate cluster {twin['id']} created by the lost request" in logs.text()
+
+
 # -- 3. never adopt another caller's object --------------------------------------------------------
 def test_cluster_lookup_matches_the_description_marker(xplenty_emulator: Any) -> None:
     """Two runs create ``DailyCluster_<date>``; the first run's answer is slow: it adopts its own cluster."""
@@ -137,10 +163,11 @@ def test_identical_job_of_another_caller_is_not_adopted(xplenty_emulator: Any, l
     """
     cluster_id = _cluster(xplenty_emulator)
     xplenty_emulator.add_fault(kind="slow_response", method="POST", path="/jobs", delay=3, count=1)
-    thread, out = _in_thread(lambda: XplentyHook(timeout=1, **FAST).run_job(cluster_id, 101))
-    time.sleep(0.5)
-    theirs = _identical_job_from_another_process(xplenty_emulator, cluster_id)
-    thread.join(30)
+    with pytest.warns(XplentyAmbiguousMatchWarning, match="adopting the oldest"):
+        thread, out = _in_thread(lambda: XplentyHook(timeout=1, **FAST).run_job(cluster_id, 101))
+        time.sleep(0.5)
+        theirs = _identical_job_from_another_process(xplenty_emulator, cluster_id)
+        thread.join(30)
     assert "error" not in out, out.get("error")
     assert out["result"].id < theirs
     assert f"2 objects match the job of package 101 on cluster {cluster_id}" in logs.text()
