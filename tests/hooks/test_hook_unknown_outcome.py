@@ -56,7 +56,9 @@ def test_unknown_outcome_with_exhausted_budget_raises_typed_error(xplenty_emulat
     requests = xplenty_emulator.requests()["requests"]
     posts = [r for r in requests if r["method"] == "POST" and r["path"].endswith("/jobs")]
     assert len(posts) == 1, "re-sent without knowing whether the first request made a job"
-    assert "gave up on POST jobs with its outcome unknown" in logs.text()
+    text = logs.text()
+    assert "gave up on POST jobs with its outcome unknown" in text
+    assert "Xplenty API GET jobs failed: HTTP 429" in text  # the look-up is named, not the POST
 
 
 def test_lookup_429_is_retried_within_the_call_budget(xplenty_emulator: Any) -> None:

@@ -157,10 +157,12 @@ class RetryPolicy:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            # The failed request: the call's own, or a look-up made inside the attempt (after a lost create).
+            failed = exc.error if isinstance(exc, RetryableError) and exc.error.method else request
             log.warning(
                 "Xplenty API %s %s failed: %s; retry %d of %d in %.2f s",
-                request.method,
-                request.path,
+                failed.method,
+                failed.path,
                 exc.decision.reason if isinstance(exc, RetryableError) else repr(exc),
                 state.attempt_number,
                 self.retry_limit,
