@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import (
     AirflowTaskTimeout,
     TaskDeferred,
 )
+from airflow.sdk.log import mask_secret
 
 try:
     from airflow.sdk.configuration import conf
@@ -88,6 +89,7 @@ __all__ = [
     "dag_run_state",
     "dag_with_template_env",
     "keep_empty_renders",
+    "mask_secret",
     "task_left_deferred",
     "task_state_store",
     "xcom_from_metadata_db",

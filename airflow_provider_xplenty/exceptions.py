@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_xplenty._compat import AirflowException, AirflowFailException
 
 
@@ -76,3 +78,58 @@ class XplentyTimeoutError(XplentyError):
 
 class XplentyTriggerEventError(XplentyError):
     """A trigger event that does not have the expected shape reached ``execute_complete``."""
+
+
+class XplentyUnknownOutcomeError(XplentyApiError):
+    """A create request may have been carried out, and the hook could not find out (it gave up).
+
+    Raised when a ``POST`` got no answer (lost response, read timeout, 5xx) and the look-ups that
+    would find what it made kept failing until the retry budget ran out. The object may exist and
+    cost money: record :attr:`identity` and look for it (or alert) before creating another.
+
+    :param status_code: HTTP status of the last failure, or ``None`` when no response arrived.
+    :param message: what happened.
+    :param method: HTTP method of the create request.
+    :param path: its path relative to the account's API root.
+    :param resource: ``"job"``, ``"cluster"``, ``"schedule"``...
+    :param identity: the fields the request sent that identify the object (never credentials).
+    :param floor_id: the newest id that existed just before the request (the object, if made, has a
+        larger id), or ``None`` when not read.
+    """
+
+    def __init__(
+        self,
+        status_code: int | None,
+        message: str,
+        method: str = "",
+        path: str = "",
+        resource: str = "",
+        identity: dict[str, Any] | None = None,
+        floor_id: int | None = None,
+    ) -> None:
+        self.resource = resource
+        self.identity = dict(identity or {})
+        self.floor_id = floor_id
+        super().__init__(status_code, message, method, path)
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (
+            type(self),
+            (
+                self.status_code,
+                self.message,
+                self.method,
+                self.path,
+                self.resource,
+                self.identity,
+                self.floor_id,
+            ),
+        )
+
+
+class XplentyAmbiguousMatchWarning(UserWarning):
+    """After a lost create response, several objects matched what the call sent.
+
+    The hook adopted the oldest one above the floor (the request that was lost was sent before any
+    later identical one) and logged every candidate; the others may belong to another caller.
+    """

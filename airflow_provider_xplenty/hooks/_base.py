@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_xplenty._compat import BaseHook
+from airflow_provider_xplenty._compat import BaseHook, mask_secret
 from airflow_provider_xplenty.exceptions import XplentyConfigError
 from airflow_provider_xplenty.hooks._http.config import (
     ClientConfig,
@@ -14,6 +14,7 @@ from airflow_provider_xplenty.hooks._http.config import (
 )
 from airflow_provider_xplenty.hooks._http.plans import Plans
 from airflow_provider_xplenty.hooks._http.retry import RetryPolicy
+from airflow_provider_xplenty.hooks._http.wire import key_forms
 from airflow_provider_xplenty.hooks._operations import without_none
 from airflow_provider_xplenty.models import RateLimitStatus
 
@@ -34,6 +35,7 @@ class XplentyHookBase(BaseHook):
         retry_limit: int | None = None,
         retry_max_seconds: float | None = None,
         retry_backoff: float | None = None,
+        late_create_window: float | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(xplenty_conn_id, str) or not xplenty_conn_id:
@@ -45,6 +47,7 @@ class XplentyHookBase(BaseHook):
                 "retry_limit": retry_limit,
                 "retry_max_seconds": retry_max_seconds,
                 "retry_backoff": retry_backoff,
+                "late_create_window": late_create_window,
             }
         )
         RetryPolicy(**self._policy_kwargs({}))  # validate arguments now
@@ -63,8 +66,10 @@ class XplentyHookBase(BaseHook):
     def _configure(self, conn: Any) -> ClientConfig:
         config = config_from_connection(conn, self.xplenty_conn_id, self.timeout)
         self._policy = RetryPolicy(**self._policy_kwargs(retry_settings_from_extra(conn)))
-        # Airflow's connection lookup already registers the password with the secrets masker
-        # (mask_secret / amask_secret); this hook never logs it in the first place.
+        # Airflow's connection lookup registers the password only as typed; the header carries it
+        # base64-encoded, and HTTP debug logging or an echoed URL would show the other forms.
+        for form in key_forms(config.api_key):
+            mask_secret(form)
         self._config = config
         return config
 

@@ -127,7 +127,7 @@ def create_cluster(
     return Op(
         build("create_cluster", body=body),
         Cluster.model_validate,
-        reconciler=cluster_reconciler(body, Cluster.model_validate),
+        reconciler=cluster_reconciler(body, Cluster.model_validate, _terminate_late_duplicate),
     )
 
 
@@ -172,8 +172,27 @@ def run_job(cluster_id: int, package_id: int, variables: Any, dynamic_variables:
         }
     )
     return Op(
-        build("run_job", body=body), Job.model_validate, reconciler=job_reconciler(body, Job.model_validate)
+        build("run_job", body=body),
+        Job.model_validate,
+        reconciler=job_reconciler(body, Job.model_validate, _stop_late_duplicate),
     )
+
+
+def _stop_late_duplicate(job_id: int) -> Any:
+    """Return the flow that stops a job a lost ``run_job`` request made late.
+
+    Imported here: ``_flows`` imports this module.
+    """
+    from airflow_provider_xplenty.hooks._flows import stop_job_and_confirm
+
+    return stop_job_and_confirm(job_id)
+
+
+def _terminate_late_duplicate(cluster_id: int) -> Any:
+    """Return the flow that terminates a cluster a lost ``create_cluster`` request made late."""
+    from airflow_provider_xplenty.hooks._flows import terminate_cluster_or_expire
+
+    return terminate_cluster_or_expire(cluster_id)
 
 
 def get_job(job_id: int, include: Any) -> Op[Job]:

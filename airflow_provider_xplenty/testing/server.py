@@ -165,7 +165,13 @@ class EmulatorServer:
         return resp.json() if resp.content else None
 
     def reset(self, speed: float = 1.0) -> Any:
-        """Return to the seed state (clock restarted, faults, log and credits cleared)."""
+        """Return to the seed state (clock restarted, faults, log and credits cleared).
+
+        The hooks' memory of objects created in this process is cleared too (ids start again).
+        """
+        from airflow_provider_xplenty.hooks._http.reconcile import forget_claims
+
+        forget_claims()
         return self.control("POST", "reset", {"speed": speed})
 
     def advance(self, seconds: float) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 #: Hook arguments that make retries fast, so retry tests do not wait.
-FAST: dict[str, Any] = {"retry_backoff": 0.001, "retry_max_seconds": 10.0}
+FAST: dict[str, Any] = {"retry_backoff": 0.001, "retry_max_seconds": 10.0, "late_create_window": 1.0}
 
 
 class Logs:

@@ -183,14 +183,14 @@ def test_reconciler_matching() -> None:
     assert rec.request_after(floor).params["since"] == "2026-01-01T12:00:00Z"
     assert "since" not in rec.request_after(Floor()).params
     item = {"id": 11, "cluster_id": 1, "package_id": 2, "variables": {"A": "'x'", "N": "3"}}
-    assert rec.pick(item, floor) is True
-    assert rec.pick({**item, "id": 10}, floor) is None  # older than the call: stop looking
-    assert rec.pick({**item, "cluster_id": 9}, floor) is False
-    assert rec.pick({**item, "variables": {"A": "'y'", "N": "3"}}, floor) is False
-    assert rec.pick({**item, "dynamic_variables": {"D": "x"}}, floor) is False
+    assert rec.pick(item, floor, "acct") is True
+    assert rec.pick({**item, "id": 10}, floor, "acct") is None  # older than the call: stop looking
+    assert rec.pick({**item, "cluster_id": 9}, floor, "acct") is False
+    assert rec.pick({**item, "variables": {"A": "'y'", "N": "3"}}, floor, "acct") is False
+    assert rec.pick({**item, "dynamic_variables": {"D": "x"}}, floor, "acct") is False
     crec = cluster_reconciler({"name": "airflow-abc", "type": "sandbox"}, dict)
-    assert crec.pick({"id": 1, "name": "airflow-abc", "type": "sandbox"}, Floor()) is True
-    assert crec.pick({"id": 1, "name": "airflow-abd", "type": "sandbox"}, Floor()) is False
+    assert crec.pick({"id": 1, "name": "airflow-abc", "type": "sandbox"}, Floor(), "acct") is True
+    assert crec.pick({"id": 1, "name": "airflow-abd", "type": "sandbox"}, Floor(), "acct") is False
     assert generated_cluster_name() != generated_cluster_name()
 
 

@@ -13,7 +13,12 @@ import pytest
 from airflow_provider_xplenty.exceptions import XplentyError
 from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
 
-FAST: dict[str, Any] = {"retry_backoff": 0.001, "retry_max_seconds": 10.0, "retry_limit": 2}
+FAST: dict[str, Any] = {
+    "retry_backoff": 0.001,
+    "retry_max_seconds": 10.0,
+    "retry_limit": 2,
+    "late_create_window": 1.0,
+}
 
 
 def test_api_key_never_leaks(xplenty_emulator, monkeypatch, caplog, capfd) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,9 @@ loopback hosts (see docs/api-notes.md, Base URL and account; Authentication).
 from __future__ import annotations
 
 import ipaddress
+import math
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,13 +45,47 @@ class ClientConfig:
         return self.api_root + path
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Return the address a host name spells as a literal (``127.1``, ``0x7f.1``, ``::1``), without DNS."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        pass
+    try:  # the legacy IPv4 spellings resolvers accept without DNS: 127.1, 2130706433, 0x7f.0.0.1
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    address = _ip_literal(host)
+    return address is not None and address.is_loopback
+
+
+#: What an Xplenty API key looks like (a long run of letters and digits); an account id is a slug.
+_KEY_SHAPE = re.compile(r"(?=.*[0-9])(?=.*[A-Z])[A-Za-z0-9]{20,}")
+
+
+def looks_like_api_key(value: str) -> bool:
+    """Whether ``value`` has the shape of an API key (20+ letters and digits, mixed case, no dot/hyphen)."""
+    return bool(_KEY_SHAPE.fullmatch(value))
+
+
+def _check_host_has_no_key(host: str | None, api_key: str | None, conn_id: str) -> None:
+    """Refuse a host that holds the API key (pasted into it, or as ``user@``), without printing it."""
+    raw = (host or "").strip()
+    if not raw:
+        return
+    netloc = urlsplit(raw if "://" in raw else f"//{raw}").netloc
+    hostname = netloc.rpartition("@")[2].split(":")[0]
+    if "@" in netloc or (api_key and len(api_key) >= 8 and api_key in raw) or looks_like_api_key(hostname):
+        raise XplentyConfigError(
+            f"The host of connection `{conn_id}` contains credentials (it looks like the API key was "
+            "pasted into it): put the API key in the password field and only the API base URL "
+            f"(default {DEFAULT_HOST}) in the host"
+        )
 
 
 def _positive_float(value: Any, what: str, conn_id: str) -> float:
@@ -58,8 +95,10 @@ def _positive_float(value: Any, what: str, conn_id: str) -> float:
         raise XplentyConfigError(
             f"{what} of connection `{conn_id}` must be a number, got {value!r}"
         ) from None
-    if number <= 0:
-        raise XplentyConfigError(f"{what} of connection `{conn_id}` must be positive, got {value!r}")
+    if not math.isfinite(number) or number <= 0:
+        raise XplentyConfigError(
+            f"{what} of connection `{conn_id}` must be a positive, finite number of seconds, got {value!r}"
+        )
     return number
 
 
@@ -82,12 +121,12 @@ def parse_base_url(host: str | None, schema: str | None, port: int | None, conn_
             f"Host of connection `{conn_id}` must use http:// or https://, got scheme {parts.scheme!r}"
         )
     hostname = parts.hostname
-    if not hostname:
-        raise XplentyConfigError(f"Host of connection `{conn_id}` has no host name: {host!r}")
     if parts.username or parts.password:
         raise XplentyConfigError(
             f"Host of connection `{conn_id}` must not contain credentials; put the API key in the password"
         )
+    if not hostname:
+        raise XplentyConfigError(f"Host of connection `{conn_id}` has no host name")
     if scheme == "http" and not _is_loopback(hostname):
         raise XplentyConfigError(
             f"Connection `{conn_id}` uses http:// for {hostname!r}; plain HTTP would send the API key in "
@@ -96,7 +135,10 @@ def parse_base_url(host: str | None, schema: str | None, port: int | None, conn_
     try:
         url_port = parts.port
     except ValueError:
-        raise XplentyConfigError(f"Host of connection `{conn_id}` has an invalid port: {host!r}") from None
+        raise XplentyConfigError(f"Host of connection `{conn_id}` has an invalid port") from None
+    literal = _ip_literal(hostname)
+    if literal is not None:  # one spelling of each address: 127.1 -> 127.0.0.1 (no resolver needed)
+        hostname = str(literal)
     netloc = f"[{hostname}]" if ":" in hostname else hostname
     if url_port is not None:
         netloc += f":{url_port}"
@@ -128,6 +170,13 @@ def config_from_connection(conn: Any, conn_id: str, timeout: float | None = None
             "(the slug in https://api.xplenty.com/<account_id>/api/) or the login field"
         )
     api_key = conn.password or _extra_value(extra, "api_key")
+    _check_host_has_no_key(conn.host, api_key, conn_id)
+    if looks_like_api_key(str(account_id)):
+        raise XplentyConfigError(
+            f"The account id of connection `{conn_id}` looks like an API key (login and password "
+            "swapped?): put the account id (the slug in https://api.xplenty.com/<account_id>/api/) in "
+            "the login or the `account_id` extra, and the API key in the password field"
+        )
     if not api_key:
         raise XplentyConfigError(f"Connection `{conn_id}` has no Xplenty API key: set it as the password")
     base_url = parse_base_url(conn.host, getattr(conn, "schema", None), getattr(conn, "port", None), conn_id)
@@ -156,14 +205,17 @@ def config_from_connection(conn: Any, conn_id: str, timeout: float | None = None
 
 
 def retry_settings_from_extra(conn: Any) -> dict[str, float]:
-    """Read optional ``retry_limit`` / ``retry_max_seconds`` / ``retry_backoff`` connection extras."""
+    """Read the optional retry extras (``retry_limit``, ``retry_max_seconds``, ``retry_backoff``,
+    ``late_create_window``)."""
     extra: Mapping[str, Any] = getattr(conn, "extra_dejson", None) or {}
     out: dict[str, float] = {}
-    for name in ("retry_limit", "retry_max_seconds", "retry_backoff"):
+    for name in ("retry_limit", "retry_max_seconds", "retry_backoff", "late_create_window"):
         value = _extra_value(extra, name)
         if value is not None:
             try:
                 out[name] = float(value)
             except (TypeError, ValueError):
                 raise XplentyConfigError(f"The `{name}` extra must be a number, got {value!r}") from None
+            if not math.isfinite(out[name]) or out[name] < 0:
+                raise XplentyConfigError(f"The `{name}` extra must be a finite number >= 0, got {value!r}")
     return out

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import json
 
-from airflow_provider_xplenty.exceptions import XplentyApiError, XplentyNotFoundError, XplentyRejectedError
+from airflow_provider_xplenty.exceptions import (
+    XplentyApiError,
+    XplentyNotFoundError,
+    XplentyRejectedError,
+    XplentyUnknownOutcomeError,
+)
 from airflow_provider_xplenty.hooks._http.config import ClientConfig
 from airflow_provider_xplenty.hooks._http.wire import ApiRequest, RawResponse, TransportFailure
 
@@ -84,14 +89,37 @@ def transport_error(request: ApiRequest, failure: TransportFailure) -> XplentyAp
     )
 
 
-def unknown_outcome_error(request: ApiRequest, error: XplentyApiError) -> XplentyApiError:
+def unknown_outcome_error(request: ApiRequest, error: XplentyApiError) -> XplentyUnknownOutcomeError:
     """Say that a non-idempotent request that got no answer may have been carried out (not retried)."""
-    return XplentyApiError(
-        None,
+    return XplentyUnknownOutcomeError(
+        error.status_code,
         f"{error.message}; the request may or may not have been carried out (not retried because "
         f"{request.method} {request.endpoint.path} is not idempotent)",
         request.method,
         request.path,
+        request.endpoint.resource,
+        dict(request.body or {}),
+    )
+
+
+def unresolved_create_error(
+    request: ApiRequest,
+    error: XplentyApiError,
+    resource: str,
+    described: str,
+    identity: dict[str, object],
+    floor_id: int,
+) -> XplentyUnknownOutcomeError:
+    """Say that a create call gave up while the object it may have made could not be looked up."""
+    return XplentyUnknownOutcomeError(
+        error.status_code,
+        f"{request.method} {request.path} may have created a {described} (id above {floor_id}) but the "
+        f"hook could not find out: {error.message}. Look for it before creating another one",
+        request.method,
+        request.path,
+        resource,
+        identity,
+        floor_id,
     )
 
 

@@ -11,21 +11,23 @@ with ``httpx`` and ``asyncio.sleep``.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from tenacity import DoAttempt, DoSleep, RetryCallState
 
-from airflow_provider_xplenty.exceptions import XplentyApiError
+from airflow_provider_xplenty.exceptions import XplentyAmbiguousMatchWarning, XplentyApiError
 from airflow_provider_xplenty.hooks._http.config import ClientConfig
 from airflow_provider_xplenty.hooks._http.errors import (
     api_error,
     gave_up_error,
     transport_error,
     unknown_outcome_error,
+    unresolved_create_error,
 )
-from airflow_provider_xplenty.hooks._http.reconcile import Floor, Reconciler
+from airflow_provider_xplenty.hooks._http.reconcile import Floor, Reconciler, claim
 from airflow_provider_xplenty.hooks._http.retry import Log, RetryableError, RetryPolicy, classify
 from airflow_provider_xplenty.hooks._http.wire import (
     PAGE_LIMIT,
@@ -256,45 +258,204 @@ class Plans:
         return items
 
     def _create(self, op: Op[T], reconciler: Reconciler[T]) -> Plan[T]:
-        """Create without duplicates: after an unknown outcome, adopt what the call made, else resend."""
+        """Create without duplicates: after an unknown outcome, adopt what the call made, else resend.
+
+        After an unknown outcome the look-ups keep going, within the policy's bounds, until they give an
+        answer: each is one attempt of the call's retry loop (a 429 on a look-up waits and retries like
+        one on the create). Before re-sending, the hook looks again for a short while (a slow server may
+        still be acting); after a re-send it watches for a late duplicate made by the lost request until
+        the late-create window ends, and cancels it. When the bounds are reached with the outcome still
+        unknown, :class:`~airflow_provider_xplenty.exceptions.XplentyUnknownOutcomeError` is raised.
+        """
         # What exists now (1 credit): anything newer that matches is ours after a lost response.
         floor = Reconciler.floor((yield from self.send(reconciler.snapshot_request())))
-        unknown = False  # an earlier attempt may have created the object
+        window = self.policy.late_window(self.cfg.read_timeout)
+        unknown_since: float | None = None  # when an attempt first got no definite answer
+        sends = 0
 
         def attempt() -> Plan[T]:
-            nonlocal unknown
-            if unknown:
-                found = yield from self._find(reconciler, floor)
+            nonlocal unknown_since, sends
+            if unknown_since is not None:
+                found = yield from self._settle(reconciler, floor, unknown_since, window)
                 if found is not None:
                     return found
+                self.log.warning(
+                    "Xplenty: no %s found after the unknown outcome of %s %s; sending it again",
+                    reconciler.describe,
+                    op.request.method,
+                    op.request.path,
+                )
+            sends += 1
             try:
-                return parse_as(op.parse, op.request, (yield from self.exchange(op.request)))
+                result = parse_as(op.parse, op.request, (yield from self.exchange(op.request)))
             except RetryableError as exc:
-                unknown = unknown or exc.decision.unknown_outcome
+                if exc.decision.unknown_outcome and unknown_since is None:
+                    unknown_since = time.monotonic()
                 raise
+            claim(self.cfg.api_root, reconciler.resource, getattr(result, "id", None))
+            return result
 
         def last_resort() -> Plan[T | None]:
-            return (yield from self._find(reconciler, floor)) if unknown else None
+            if unknown_since is None:
+                return None
+            try:
+                return (yield from self._find(reconciler, floor))
+            except (RetryableError, XplentyApiError):
+                return None
 
-        return (yield from self.retried(op.request, attempt, last_resort))
+        try:
+            result = yield from self.retried(op.request, attempt, last_resort)
+        except XplentyApiError as exc:
+            if unknown_since is None:
+                raise
+            self.log.error(
+                "Xplenty: gave up on %s %s with its outcome unknown: a %s (id above %s) may exist",
+                op.request.method,
+                op.request.path,
+                reconciler.describe,
+                floor.max_id,
+            )
+            raise unresolved_create_error(
+                op.request,
+                exc,
+                reconciler.resource,
+                reconciler.describe,
+                dict(reconciler.identity),
+                floor.max_id,
+            ) from exc
+        if unknown_since is not None and sends > 1:
+            yield from self._watch_late_duplicates(reconciler, floor, unknown_since + window)
+        return result
+
+    def _poll_interval(self) -> float:
+        """Seconds between look-ups while a slow server may still act (read timeout / 4, 0.5 to 5 s)."""
+        return min(5.0, max(0.5, self.cfg.read_timeout / 4))
+
+    def _settle(self, reconciler: Reconciler[T], floor: Floor, since: float, window: float) -> Plan[T | None]:
+        """Look for the object a lost create made, again every few seconds for a short while.
+
+        A server slower than the read timeout may still be acting: re-sending at once would make a
+        twin. The looking lasts two poll intervals (within the late-create window).
+        """
+        until = since + min(window, 2 * self._poll_interval())
+        while True:
+            found = yield from self._find(reconciler, floor)
+            if found is not None or time.monotonic() >= until:
+                return found
+            self.log.info(
+                "Xplenty: no %s yet after an unknown outcome; looking again in %.1f s before re-sending",
+                reconciler.describe,
+                self._poll_interval(),
+            )
+            yield Wait(self._poll_interval())
+
+    def _watch_late_duplicates(self, reconciler: Reconciler[T], floor: Floor, until: float) -> Plan[None]:
+        """Until ``until`` (monotonic), look for objects the lost request made late, and cancel them.
+
+        Best effort: the object this call returns already exists, so a failed look-up only ends the
+        watch, with a warning naming what to check.
+        """
+        self.log.info(
+            "Xplenty: watching %.1f s for a late duplicate %s made by the lost request",
+            max(0.0, until - time.monotonic()),
+            reconciler.describe,
+        )
+        while True:
+            try:
+                twins = yield from self._candidates(reconciler, floor, use_retries=True)
+            except XplentyApiError as exc:
+                self.log.warning(
+                    "Xplenty: could not check for a late duplicate %s (id above %s): %s; check for one",
+                    reconciler.describe,
+                    floor.max_id,
+                    exc,
+                )
+                return
+            for twin in twins:
+                twin_id = _int_id(twin)
+                claim(
+                    self.cfg.api_root, reconciler.resource, twin_id
+                )  # no other call of this process may adopt it
+                if reconciler.cancel is None:
+                    self.log.warning("Xplenty: late duplicate %s %s found", reconciler.resource, twin_id)
+                    continue
+                verb = "stopped" if reconciler.resource == "job" else "terminated"
+                try:
+                    yield from reconciler.cancel(twin_id)(self)
+                except XplentyApiError as exc:
+                    self.log.error(
+                        "Xplenty: could not cancel late duplicate %s %s created by the lost request: %s",
+                        reconciler.resource,
+                        twin_id,
+                        exc,
+                    )
+                    continue
+                self.log.warning(
+                    "Xplenty: %s late duplicate %s %s created by the lost request",
+                    verb,
+                    reconciler.resource,
+                    twin_id,
+                )
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            yield Wait(min(self._poll_interval(), remaining))
+
+    def _candidates(
+        self, reconciler: Reconciler[T], floor: Floor, *, use_retries: bool = False
+    ) -> Plan[list[Mapping[str, Any]]]:
+        """Return every unclaimed object above ``floor`` that carries what the call sent, oldest first.
+
+        Each page is one attempt (a retryable failure raises
+        :class:`~airflow_provider_xplenty.hooks._http.retry.RetryableError` for the caller's retry
+        loop), or, with ``use_retries``, a call with retries of its own.
+        """
+        pager, found = Pager(reconciler.request_after(floor)), list[Mapping[str, Any]]()
+        while (request := pager.next_request()) is not None:
+            data = yield from (self.send(request) if use_retries else self.exchange(request))
+            for item in pager.take(data):
+                picked = reconciler.pick(item, floor, self.cfg.api_root)
+                if picked is None:
+                    return sorted(found, key=_int_id)
+                if picked:
+                    found.append(item)
+        return sorted(found, key=_int_id)
 
     def _find(self, reconciler: Reconciler[T], floor: Floor) -> Plan[T | None]:
-        """Return the object a create call made after ``floor``, if there is one."""
-        pager = Pager(reconciler.request_after(floor))
-        while (request := pager.next_request()) is not None:
-            for item in pager.take((yield from self.send(request))):
-                picked = reconciler.pick(item, floor)
-                if picked is None:
-                    return None
-                if picked:
-                    self.log.warning(
-                        "Xplenty: the response to a create call was lost; adopting the existing %s (id %s) "
-                        "instead of creating a duplicate",
-                        reconciler.describe,
-                        item.get("id") if isinstance(item, Mapping) else "?",
-                    )
-                    return parse_as(reconciler.parse, reconciler.lookup, item)
-        return None
+        """Return (and claim) the object a create call made after ``floor``, if there is one.
+
+        When several unclaimed objects match, the oldest is adopted (the lost request was sent before
+        any later identical one), and the choice is logged and warned about
+        (:class:`~airflow_provider_xplenty.exceptions.XplentyAmbiguousMatchWarning`).
+        """
+        candidates = yield from self._candidates(reconciler, floor)
+        if not candidates:
+            return None
+        chosen = candidates[0]
+        if len(candidates) > 1:
+            ids = ", ".join(str(_int_id(c)) for c in candidates)
+            message = (
+                f"Xplenty: after a lost create response, {len(candidates)} objects match the "
+                f"{reconciler.describe} this call sent (ids {ids}); adopting the oldest, {_int_id(chosen)}: "
+                "the others may belong to another caller sending the same request"
+            )
+            self.log.warning(message)
+            warnings.warn(message, XplentyAmbiguousMatchWarning, stacklevel=2)
+        self.log.warning(
+            "Xplenty: the response to a create call was lost; adopting the existing %s (id %s) "
+            "instead of creating a duplicate",
+            reconciler.describe,
+            _int_id(chosen),
+        )
+        claim(self.cfg.api_root, reconciler.resource, _int_id(chosen))
+        return parse_as(reconciler.parse, reconciler.lookup, chosen)
+
+
+def _int_id(item: Mapping[str, Any]) -> int:
+    try:
+        return int(item.get("id"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
 
 
 #: A call or a multi-call flow, ready to run: given the :class:`Plans` of a connection, its plan.

@@ -4,19 +4,52 @@
 call, a :class:`Floor` (the newest existing id and its server-side ``created_at``) is read; after an
 unknown outcome, a :class:`Reconciler` pages through newer objects looking for one that carries every
 field the call sent (docs/api-notes.md, Creates and idempotency).
+
+Objects this process created or adopted are *claimed* (:func:`claim`): a look-up never adopts, and the
+late-duplicate watch never cancels, an object another call of this process owns.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_xplenty.hooks._http.variables import normalise_variables
 from airflow_provider_xplenty.hooks._http.wire import ApiRequest, build
 
 T = TypeVar("T")
+
+#: How many claimed (created or adopted) ids this process remembers per resource.
+CLAIM_MEMORY = 10_000
+_claimed: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+_claim_lock = threading.Lock()
+
+
+def claim(account: str, resource: str, object_id: Any) -> None:
+    """Record that a call of this process created or adopted ``object_id`` (no other call may adopt it).
+
+    :param account: the account's API root (ids are per account).
+    """
+    with _claim_lock:
+        _claimed[(account, resource, _int(object_id))] = None
+        while len(_claimed) > CLAIM_MEMORY:
+            _claimed.popitem(last=False)
+
+
+def is_claimed(account: str, resource: str, object_id: Any) -> bool:
+    """Whether a call of this process created or adopted ``object_id`` in ``account``."""
+    with _claim_lock:
+        return (account, resource, _int(object_id)) in _claimed
+
+
+def forget_claims() -> None:
+    """Forget every claim (for an emulator reset: its ids start again)."""
+    with _claim_lock:
+        _claimed.clear()
 
 
 def generated_cluster_name() -> str:
@@ -44,12 +77,18 @@ class Reconciler(Generic[T]):
     :param parse: item parser.
     :param matches: whether an item carries every field the create call sent.
     :param describe: label for logs.
+    :param resource: ``"job"`` or ``"cluster"`` (claims, errors, logs).
+    :param identity: the sent fields that identify the object (for :class:`XplentyUnknownOutcomeError`).
+    :param cancel: the flow that stops/terminates a late duplicate, given its id (``None``: none).
     """
 
     lookup: ApiRequest
     parse: Callable[[Any], T]
     matches: Callable[[Mapping[str, Any]], bool]
     describe: str
+    resource: str = ""
+    identity: Mapping[str, Any] = field(default_factory=dict)
+    cancel: Callable[[int], Any] | None = None
 
     def snapshot_request(self) -> ApiRequest:
         """Return the request for the newest existing object (one item; sent before the create call)."""
@@ -71,13 +110,17 @@ class Reconciler(Generic[T]):
             return self.lookup
         return replace(self.lookup, params={**self.lookup.params, "since": floor.created_at})
 
-    def pick(self, item: Any, floor: Floor) -> bool | None:
-        """Return True for our object, False to keep looking, None to stop (older than the floor)."""
+    def pick(self, item: Any, floor: Floor, account: str) -> bool | None:
+        """Return True for a candidate, False to keep looking, None to stop (older than the floor).
+
+        A candidate is newer than the floor, carries every field the call sent, and is not claimed
+        by another call of this process.
+        """
         if not isinstance(item, Mapping):
             return False
         if _int(item.get("id")) <= floor.max_id:
             return None
-        return self.matches(item)
+        return self.matches(item) and not is_claimed(account, self.resource, item.get("id"))
 
 
 def _int(value: Any) -> int:
@@ -114,7 +157,9 @@ def job_matches(
     return dyn is None or normalise_variables(dyn) == normalise_variables(dynamic_variables)
 
 
-def job_reconciler(body: Mapping[str, Any], parse: Callable[[Any], T]) -> Reconciler[T]:
+def job_reconciler(
+    body: Mapping[str, Any], parse: Callable[[Any], T], cancel: Callable[[int], Any] | None = None
+) -> Reconciler[T]:
     """Find a job with the same cluster, package, variables and dynamic variables."""
     lookup = build(
         "list_jobs", params={"package_id": body["package_id"], "sort": "created", "direction": "desc"}
@@ -125,19 +170,36 @@ def job_reconciler(body: Mapping[str, Any], parse: Callable[[Any], T]) -> Reconc
             item, body["cluster_id"], body["package_id"], body.get("variables"), body.get("dynamic_variables")
         )
 
+    identity = {
+        k: body[k] for k in ("cluster_id", "package_id", "variables", "dynamic_variables") if k in body
+    }
     return Reconciler(
-        lookup, parse, matches, f"job of package {body['package_id']} on cluster {body['cluster_id']}"
+        lookup,
+        parse,
+        matches,
+        f"job of package {body['package_id']} on cluster {body['cluster_id']}",
+        "job",
+        identity,
+        cancel,
     )
 
 
-def cluster_reconciler(body: Mapping[str, Any], parse: Callable[[Any], T]) -> Reconciler[T]:
-    """Find a cluster with the same (unique) name."""
+#: Cluster fields a look-up compares with what the create call sent (others may be changed by the API).
+CLUSTER_MATCH_FIELDS = ("name", "type", "description")
+
+
+def cluster_reconciler(
+    body: Mapping[str, Any], parse: Callable[[Any], T], cancel: Callable[[int], Any] | None = None
+) -> Reconciler[T]:
+    """Find a cluster with the same name, type and description (the description carries an owner marker)."""
     lookup = build("list_clusters", params={"sort": "created", "direction": "desc"})
     name = body["name"]
+    sent = {k: body[k] for k in CLUSTER_MATCH_FIELDS if k in body}
 
     def matches(item: Mapping[str, Any]) -> bool:
-        if item.get("name") != name:
-            return False
-        return "type" not in body or item.get("type") in (None, body["type"])
+        # A field the API leaves out of its answer cannot tell clusters apart; one it shows must be equal.
+        return all(key not in item or item[key] == value for key, value in sent.items()) and (
+            item.get("name") == name
+        )
 
-    return Reconciler(lookup, parse, matches, f"cluster named {name!r}")
+    return Reconciler(lookup, parse, matches, f"cluster named {name!r}", "cluster", sent, cancel)

@@ -8,6 +8,7 @@ the hook's driver (docs/api-notes.md, Rate limits; Creates and idempotency).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -27,6 +28,9 @@ from airflow_provider_xplenty.hooks._http.wire import (
 #: Longest single back-off step when no ``Retry-After`` is given.
 MAX_BACKOFF_STEP = 60.0
 SERVER_ERROR_STATUSES = frozenset({500, 502, 503, 504})
+#: Added to the read timeout for the default late-create window: a server slower than the read
+#: timeout is assumed to act within this many more seconds.
+LATE_CREATE_MARGIN = 10.0
 
 
 class Log(Protocol):
@@ -103,19 +107,27 @@ class RetryPolicy:
     :param retry_limit: retries after the first attempt (0 disables retries).
     :param retry_max_seconds: total time budget; a retry whose wait would pass it is not made.
     :param retry_backoff: first back-off step in seconds; doubles per retry (capped at 60 s), jittered.
+    :param late_create_window: how long after a create's unknown outcome the server may still act on
+        it (seconds; ``None``: the read timeout + :data:`LATE_CREATE_MARGIN`). The hook looks for the
+        object before re-sending, and after a re-send watches this long for a late duplicate.
     """
 
     retry_limit: int = 5
     retry_max_seconds: float = 120.0
     retry_backoff: float = 1.0
+    late_create_window: float | None = None
 
     def __post_init__(self) -> None:
-        if self.retry_limit < 0:
-            raise XplentyConfigError(f"retry_limit must be >= 0, got {self.retry_limit}")
-        if self.retry_max_seconds < 0:
-            raise XplentyConfigError(f"retry_max_seconds must be >= 0, got {self.retry_max_seconds}")
-        if self.retry_backoff < 0:
-            raise XplentyConfigError(f"retry_backoff must be >= 0, got {self.retry_backoff}")
+        for name in ("retry_limit", "retry_max_seconds", "retry_backoff", "late_create_window"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise XplentyConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    def late_window(self, read_timeout: float) -> float:
+        """Seconds after an unknown create outcome during which the server may still create the object."""
+        if self.late_create_window is not None:
+            return self.late_create_window
+        return read_timeout + LATE_CREATE_MARGIN
 
     def wait(self, decision: Decision, attempt_number: int) -> float:
         """Seconds to wait before retry number ``attempt_number`` (1-based)."""
@@ -145,10 +157,12 @@ class RetryPolicy:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            # The failed request: the call's own, or a look-up made inside the attempt (after a lost create).
+            failed = exc.error if isinstance(exc, RetryableError) and exc.error.method else request
             log.warning(
                 "Xplenty API %s %s failed: %s; retry %d of %d in %.2f s",
-                request.method,
-                request.path,
+                failed.method,
+                failed.path,
                 exc.decision.reason if isinstance(exc, RetryableError) else repr(exc),
                 state.attempt_number,
                 self.retry_limit,

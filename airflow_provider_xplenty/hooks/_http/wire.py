@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 from pydantic import ValidationError
 
@@ -44,6 +45,19 @@ def headers(cfg: ClientConfig, *, has_body: bool) -> dict[str, str]:
     if has_body:
         out["Content-Type"] = "application/json"
     return out
+
+
+def key_forms(api_key: str) -> list[str]:
+    """Return every form of the API key that may reach a log line, for the secrets masker.
+
+    The raw key, its URL-quoted form, the base64 of ``KEY:`` and of ``KEY`` (both Basic forms clients
+    send) and the whole ``Basic <base64>`` header value.
+    """
+    forms = [api_key, quote(api_key, safe=""), quote_plus(api_key)]
+    for raw in (f"{api_key}:", api_key):
+        token = base64.b64encode(raw.encode()).decode("ascii")
+        forms += [token, f"Basic {token}"]
+    return list(dict.fromkeys(forms))
 
 
 # -- requests ---------------------------------------------------------------------------------
