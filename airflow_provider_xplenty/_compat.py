@@ -28,7 +28,6 @@ from airflow.sdk.exceptions import (
     AirflowTaskTimeout,
     TaskDeferred,
 )
-from airflow.sdk.log import mask_secret
 
 try:
     from airflow.sdk.configuration import conf
@@ -37,6 +36,7 @@ except ImportError:  # Airflow 3.0/3.1: their task SDK has no configuration modu
 
 if TYPE_CHECKING:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+    from airflow.sdk.log import mask_secret
     from airflow.sdk.types import TaskInstanceKey
     from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -58,6 +58,10 @@ def __getattr__(name: str) -> Any:
 
         # Airflow 3.3+ calls ``BaseTrigger.on_kill`` when a user kills a deferred task; 3.2 only cancels it.
         return "on_kill" in BaseTrigger.__dict__
+    if name == "mask_secret":  # Airflow's secrets masker (its logging set-up is heavy to import)
+        from airflow.sdk.log import mask_secret
+
+        return mask_secret
     if name == "SmtpNotifier":
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from airflow_provider_xplenty._waiting.task import api_floor
-from airflow_provider_xplenty.hooks.xplenty import EXPIRE_FIELDS
-from airflow_provider_xplenty.models import Cluster, ClusterStatus
+from airflow_provider_xplenty.models import ClusterStatus
 
 if TYPE_CHECKING:
     from airflow_provider_xplenty._compat import Context
     from airflow_provider_xplenty.hooks.xplenty import XplentyHook
+    from airflow_provider_xplenty.models import Cluster
 
 #: Longest ``<dag_id>/<run_id>`` reference written in full; a longer one is written as a hash.
 MAX_RUN_REF = 200
@@ -160,6 +160,8 @@ def expire(hook: XplentyHook, cluster_id: int, log: Any) -> bool:
 
     :return: whether the API accepted the change.
     """
+    from airflow_provider_xplenty.hooks.xplenty import EXPIRE_FIELDS  # the hook only when cleaning up
+
     try:
         hook.update_cluster(cluster_id, **EXPIRE_FIELDS)
     except Exception as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -95,6 +94,8 @@ class XplentyStatusSensorBase(XplentyTaskMixin, BaseSensorOperator):
         known = [str(member.value) for member in cls.statuses]
         for value in values:
             if value not in known:
+                import difflib
+
                 close = difflib.get_close_matches(str(value).lower(), known, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise XplentyConfigError(

@@ -70,3 +70,36 @@ TOP_LEVEL = sorted(p for p in PACKAGE.glob("*.py") if p.name != "_compat.py")
 )
 def test_airflow_is_imported_only_through_compat(path):
     assert not {m for m in imports_of(path) if within(m, ("airflow",))}
+
+
+def test_parsing_a_dag_loads_no_hook_trigger_or_model(tmp_path):
+    """Importing the operators and sensors (what a DAG file does) leaves the heavy parts unloaded.
+
+    Their import cost is measured in ``make bench`` (``benchmarks/import_cost.py``); this keeps it
+    from growing back unnoticed: the hook, the triggers, the pydantic views, the SMTP provider and
+    Airflow's trigger base load on first use only.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n"
+        "import airflow.sdk\n"
+        "import airflow_provider_xplenty.operators.job, airflow_provider_xplenty.operators.cluster\n"
+        "import airflow_provider_xplenty.sensors.job, airflow_provider_xplenty.sensors.cluster\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert f"{NAME}.operators.job" in loaded  # the probe really imported the operators
+    heavy = {
+        f"{NAME}.hooks.xplenty",
+        f"{NAME}.objects",
+        f"{NAME}.triggers.xplenty",
+        "airflow.triggers.base",
+        "airflow.providers.smtp.notifications.smtp",
+    }
+    assert not heavy & loaded, sorted(heavy & loaded)
