@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot
 from airflow_provider_xplenty._waiting.sources import PollingStatusSource
 from airflow_provider_xplenty._waiting.transient import is_transient
+from airflow_provider_xplenty.hooks._http.budget import polling
 
 _KINDS: tuple[ResourceKind, ...] = ("job", "cluster")
 
@@ -186,6 +187,10 @@ class SharedStatusPoller:
 
     async def _list_updates(self, kind: ResourceKind) -> None:
         """List what changed since the cursor, reading back further while new watchers wait."""
+        with polling():  # for the account's credit budget: creates and stops go first
+            await self._list_pages(kind)
+
+    async def _list_pages(self, kind: ResourceKind) -> None:
         hook = self.direct.hook
         cursor = self._since.get(kind)
         pending = {rid for (k, rid) in self._pending.keys() - self._not_listed if k == kind}
