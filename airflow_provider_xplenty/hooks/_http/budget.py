@@ -132,8 +132,9 @@ class AccountBudget:
         with self._lock:
             limit = outcome.headers.get("X-RateLimit-Limit")
             if limit is not None and limit.isdigit() and int(limit) > 0 and int(limit) != self.limit:
+                fraction = self.tokens / self.capacity  # the bucket keeps its fill level
                 self._set_limit(int(limit))
-                self.tokens = min(self.tokens, self.capacity)
+                self.tokens = fraction * self.capacity
             remaining = rate_limit_remaining(outcome)
             if remaining is not None and outcome.status < 400:  # a 429 is Retry-After's (and retries')
                 if (
