@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot
@@ -44,11 +44,13 @@ def merge_hook_params(current: dict[str, Any], new: dict[str, Any]) -> dict[str,
 class SharedStatusPoller:
     """One poll loop per connection (and event loop) for every trigger watching clusters or jobs.
 
-    Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the newest
-    ``updated_at`` seen minus a margin) and hands each watcher the snapshot of its resource. A new
-    watcher's first snapshot comes from the list too: while some watcher waits for its first one, the
-    list reads back ``FIRST_LOOKBACK`` further (and stops paging once every new resource is found);
-    one not found there gets a direct ``GET``, at most ``MAX_FIRST_GETS_PER_POLL`` per poll. A resource
+    Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the later
+    of the newest ``updated_at`` seen and the API's clock at the previous list, minus a margin; the
+    clock comes from the free ``rate_limit_status`` call) and hands each watcher the snapshot of its
+    resource. A new watcher's first snapshot comes from the list too: while some watcher waits for
+    its first one, the list reads back ``FIRST_LOOKBACK`` further (and stops paging once every new
+    resource is found); one not found there gets a direct ``GET``, at most ``MAX_FIRST_GETS_PER_POLL``
+    per poll. A resource
     absent from the lists for ``REFRESH_EVERY`` polls gets a direct ``GET`` too (a safety net, at most
     ``MAX_REFRESH_PER_POLL`` per poll, round robin). So the credits per poll are bounded whatever the
     number of watchers.
@@ -63,6 +65,7 @@ class SharedStatusPoller:
     MAX_REFRESH_PER_POLL = 2
     MAX_FIRST_GETS_PER_POLL = 5
     SINCE_MARGIN = timedelta(seconds=2)
+    CLOCK_MARGIN = timedelta(seconds=5)  # the Date header's 1 s resolution and the skew's 2 s rounding
     FIRST_LOOKBACK = timedelta(minutes=15)
     MIN_LIST_INTERVAL = 0.05
     START_DELAY = 0.1
@@ -190,8 +193,17 @@ class SharedStatusPoller:
         with polling():  # for the account's credit budget: creates and stops go first
             await self._list_pages(kind)
 
+    async def _server_now(self) -> datetime | None:
+        """The API's clock now (the free ``rate_limit_status`` call's ``Date``), or None if unknown."""
+        measure = getattr(self.direct.hook, "get_server_clock_skew", None)
+        if measure is None:
+            return None
+        started = datetime.now(timezone.utc)
+        return started + await measure()
+
     async def _list_pages(self, kind: ResourceKind) -> None:
         hook = self.direct.hook
+        server_now = await self._server_now()
         cursor = self._since.get(kind)
         pending = {rid for (k, rid) in self._pending.keys() - self._not_listed if k == kind}
         lister = hook.list_jobs if kind == "job" else hook.list_clusters
@@ -219,6 +231,10 @@ class SharedStatusPoller:
         self._not_listed.update((kind, rid) for rid in pending if (kind, rid) in self._pending)
         if newest is not None:
             self._since[kind] = newest - self.SINCE_MARGIN
+        if server_now is not None and kind in self._since:
+            # Whatever changes after this list has a later updated_at: a burst of changes made in
+            # one second is not re-read every poll until something newer comes.
+            self._since[kind] = max(self._since[kind], server_now - self.CLOCK_MARGIN)
 
     async def _run(self) -> None:
         try:

@@ -68,6 +68,7 @@ class AccountBudget:
 
     BUCKET_SECONDS = 900.0  # the bucket holds at most this many seconds of the hourly share
     PRIORITY_RESERVE = 0.1  # the last 10 % of the bucket is for creates, updates and stops
+    RECHECK = 1.0  # seconds: a waiting poll asks again at least this often
     POLL_FLOOR = 0.02  # reads wait while the account has fewer credits left than 2 % of its limit
 
     def __init__(self, hourly_credits: float, share: float, max_concurrent: int) -> None:
@@ -81,6 +82,7 @@ class AccountBudget:
         self._stamp = time.monotonic()
         self.server_remaining: int | None = None
         self.hold_until = 0.0
+        self._next_low = 0.0
         self.slowed_logged = False
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -96,18 +98,31 @@ class AccountBudget:
         self._stamp = now
 
     def reserve(self, poll: bool) -> float:
-        """Take one credit for a request; return how long a poll must wait first (0 for the others)."""
+        """Take a credit and return 0 if the request may go now; else how long a poll should wait.
+
+        Others than polls always go (and may run the bucket into debt, which polls then wait out).
+        A poll takes nothing until it may go, and asks again after the wait (at most ``RECHECK``
+        seconds later: the limit learnt from the next answer may let it go sooner).
+        """
         with self._lock:
             now = time.monotonic()
             self._refill(now)
-            self.tokens -= 1
             if not poll:
+                self.tokens -= 1
                 return 0.0
             floor = self.capacity * self.PRIORITY_RESERVE
-            wait = max(0.0, (floor - self.tokens) / self.rate, self.hold_until - now)
-            if self.server_remaining is not None and self.server_remaining <= self.limit * self.POLL_FLOOR:
-                wait = max(wait, 1.0 / self.rate)
-            if wait > 0 and not self.slowed_logged:
+            wait = max(0.0, (floor + 1 - self.tokens) / self.rate, self.hold_until - now)
+            low = self.server_remaining is not None and self.server_remaining <= self.limit * self.POLL_FLOOR
+            if low:
+                wait = max(wait, self._next_low - now)
+            if wait <= 0:
+                self.tokens -= 1
+                if low:
+                    self._next_low = now + 1.0 / self.rate
+                elif self.tokens > self.capacity / 2:
+                    self.slowed_logged = False  # recovered: the next slowdown is logged again
+                return 0.0
+            if not self.slowed_logged:
                 self.slowed_logged = True
                 log.warning(
                     "Xplenty API budget: polls slow down to %.0f credits/h (budget_share %.2f of %.0f "
@@ -121,8 +136,6 @@ class AccountBudget:
                     "?" if self.server_remaining is None else self.server_remaining,
                     max(0.0, self.hold_until - now),
                 )
-            elif wait == 0 and self.tokens > self.capacity / 2:
-                self.slowed_logged = False  # recovered: the next slowdown is logged again
             return wait
 
     def observe(self, outcome: RawResponse | TransportFailure) -> None:
@@ -132,9 +145,9 @@ class AccountBudget:
         with self._lock:
             limit = outcome.headers.get("X-RateLimit-Limit")
             if limit is not None and limit.isdigit() and int(limit) > 0 and int(limit) != self.limit:
-                fraction = self.tokens / self.capacity  # the bucket keeps its fill level
+                fraction = self.tokens / self.capacity  # the bucket keeps its fill level (not a debt)
                 self._set_limit(int(limit))
-                self.tokens = fraction * self.capacity
+                self.tokens = fraction * self.capacity if self.tokens > 0 else self.tokens
             remaining = rate_limit_remaining(outcome)
             if remaining is not None and outcome.status < 400:  # a 429 is Retry-After's (and retries')
                 if (
@@ -159,17 +172,17 @@ class AccountBudget:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Wait for the budget and a free slot, then let one request through."""
-        wait = self.reserve(_POLLING.get())
-        if wait > 0:
-            await asyncio.sleep(wait)
+        poll = _POLLING.get()
+        while (wait := self.reserve(poll)) > 0:
+            await asyncio.sleep(min(wait, self.RECHECK))
         async with self.semaphore():
             yield
 
     def wait_sync(self) -> None:
         """The blocking twin of :meth:`slot` (no concurrency bound: a sync hook sends one at a time)."""
-        wait = self.reserve(_POLLING.get())
-        if wait > 0:
-            time.sleep(wait)
+        poll = _POLLING.get()
+        while (wait := self.reserve(poll)) > 0:
+            time.sleep(min(wait, self.RECHECK))
 
 
 _budgets: dict[tuple[str, str], AccountBudget] = {}
