@@ -70,6 +70,7 @@ class SharedStatusPoller:
     MIN_LIST_INTERVAL = 0.05
     START_DELAY = 0.1
     START_GAP = 1.0
+    YIELD_EVERY = 20  # list items handled between two yields to the event loop
     _registry: ClassVar[dict[tuple[int, str], SharedStatusPoller]] = {}
 
     def __init__(self, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any, key: tuple[int, str]):
@@ -226,8 +227,8 @@ class SharedStatusPoller:
                 self._publish(self.direct.snapshot(kind, item))
             pending.discard(item.id)
             count += 1
-            if count % 100 == 0:
-                await asyncio.sleep(0)  # a page of watchers published: let the triggers run
+            if count % self.YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the triggers just woken run: the loop never stalls long
         self._not_listed.update((kind, rid) for rid in pending if (kind, rid) in self._pending)
         if newest is not None:
             self._since[kind] = newest - self.SINCE_MARGIN
