@@ -18,6 +18,7 @@ Call :func:`run` after :func:`_support.configure_airflow`. ``BENCH_SIZES=1,10`` 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import math
@@ -71,6 +72,7 @@ class Result:
     events: Counter[str]
     rss_growth_mb: float
     latency_median: float
+    gc_pause: float
     bad_statuses: Counter[str] = field(default_factory=Counter)
 
 
@@ -92,11 +94,19 @@ def _rss_mb() -> float:
 
 
 class Sampler:
-    """Longest event-loop block per phase and the highest RSS, sampled from inside the loop."""
+    """Longest event-loop block per phase, the highest RSS and the longest garbage collection."""
 
     def __init__(self) -> None:
         self.block = 0.0
         self.rss = _rss_mb()
+        self.gc_pause = 0.0
+        self._gc_start = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pause = max(self.gc_pause, time.perf_counter() - self._gc_start)
 
     async def run(self) -> None:
         ticks = 0
@@ -126,6 +136,7 @@ async def _wait_all(emu: EmulatorProcess, job_ids: list[int], shared: bool) -> t
 
     rss_before = _rss_mb()
     sampler = Sampler()
+    gc.callbacks.append(sampler.on_gc)
     sampling = asyncio.ensure_future(sampler.run())
     received: dict[int, float] = {}
     marks: list[tuple[str, float, float, int, float]] = []  # phase end: name, wall, cpu, log length, block
@@ -153,6 +164,7 @@ async def _wait_all(emu: EmulatorProcess, job_ids: list[int], shared: bool) -> t
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
     sampling.cancel()
+    gc.callbacks.remove(sampler.on_gc)
     await asyncio.sleep(0.05)
     events = Counter(
         "cancelled" if t.cancelled() else str(t.result().get("status")) if t.exception() is None else "raised"
@@ -163,7 +175,7 @@ async def _wait_all(emu: EmulatorProcess, job_ids: list[int], shared: bool) -> t
         events["leaked poller"] += 1
     completed_at = started + COMPLETES_AFTER
     latency = statistics.median(received[j] - completed_at for j in received) if received else math.nan
-    return marks, events, sampler.rss - rss_before, latency
+    return marks, events, sampler.rss - rss_before, latency, sampler.gc_pause
 
 
 def _one_run(emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bool) -> Result:
@@ -175,7 +187,7 @@ def _one_run(emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bo
         resp.raise_for_status()
         job_ids.append(int(resp.json()["id"]))
     emu.clear_requests_log()
-    marks, events, rss_growth, latency = asyncio.run(_wait_all(emu, job_ids, shared))
+    marks, events, rss_growth, latency, gc_pause = asyncio.run(_wait_all(emu, job_ids, shared))
     log = emu.requests_log()["requests"]
     phases: dict[str, Phase] = {}
     for (_, wall0, cpu0, len0, _), (name, wall1, cpu1, len1, block) in itertools.pairwise(marks):
@@ -196,6 +208,7 @@ def _one_run(emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bo
         events=events,
         rss_growth_mb=rss_growth,
         latency_median=latency,
+        gc_pause=gc_pause,
         bad_statuses=Counter(str(e["status"]) for e in log if e["status"] != 200),
     )
 
@@ -207,8 +220,8 @@ def _row(r: Result) -> str:
     events = ",".join(f"{k}={v}" for k, v in sorted(r.events.items()))
     return (
         f"{r.n:>5} {'on' if r.shared else 'off':>6} {start.credits:>7} {start.lists:>5} {start.gets:>5} "
-        f"{steady.credits / steady.polls:>12.1f} {worst_block * 1000:>9.0f} {start_cpu:>9.2f} "
-        f"{cpu:>10.2f} {r.rss_growth_mb:>7.0f} {r.latency_median:>9.2f}  {events}"
+        f"{steady.credits / steady.polls:>12.1f} {worst_block * 1000:>9.0f} {r.gc_pause * 1000:>6.0f} "
+        f"{start_cpu:>9.2f} {cpu:>10.2f} {r.rss_growth_mb:>7.0f} {r.latency_median:>9.2f}  {events}"
     )
 
 
@@ -238,10 +251,11 @@ def run() -> list[Result]:
     )
     print(
         f"{'N':>5} {'shared':>6} {'start-up credits':>13} {'list':>5} {'GET':>5} {'credits/poll':>12} "
-        f"{'block ms':>9} {'CPU start':>9} {'CPU steady':>10} {'RSS MB':>7} {'latency s':>9}  events"
+        f"{'block ms':>9} {'GC ms':>6} {'CPU start':>9} {'CPU steady':>10} {'RSS MB':>7} "
+        f"{'latency s':>9}  events"
     )
     print(
-        f"{'goal':>12} {'1 + N/100':>13} {'':>11} {GOALS['steady']:>12} {GOALS['block']:>9} {'':>9} "
+        f"{'goal':>12} {'1 + N/100':>13} {'':>11} {GOALS['steady']:>12} {GOALS['block']:>9} {'':>6} {'':>9} "
         f"{GOALS['cpu']:>10} {GOALS['rss']:>7} {GOALS['latency']:>9}"
     )
     for r in results:
@@ -250,7 +264,12 @@ def run() -> list[Result]:
             print(f"    !! non-200 answers: {dict(r.bad_statuses)}")
     print(
         "   start-up credits include the first list of the steady polls; steady credits/poll include "
-        "the status changes (N changes in the phase: goal 2 + N/100 per change poll)"
+        "the status changes: a running job's updated_at moves with its progress, so every job changes "
+        "between two polls (goal 2 + N/100)"
+    )
+    print(
+        "   GC ms = the longest garbage collection in the run: a full collection walks the whole "
+        "process (Airflow included) and blocks the loop as long"
     )
     print(f"   (section time {time.monotonic() - started:.1f} s)")
     return results
