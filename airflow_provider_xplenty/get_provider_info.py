@@ -62,7 +62,38 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "boolean",
                         "example": "False",
                         "default": "True",
-                    }
+                    },
+                    "budget_share": {
+                        "description": (
+                            "Share of the account's hourly API credits (X-RateLimit-Limit, else "
+                            "hourly_credits) this process may spend; when it runs short, polls slow down "
+                            "(one warning with the numbers) and creates and stops go first."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0.3",
+                        "default": "0.5",
+                    },
+                    "hourly_credits": {
+                        "description": (
+                            "The account's API credits per hour, until a response's X-RateLimit-Limit "
+                            "says otherwise."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "10000",
+                        "default": "5000",
+                    },
+                    "max_concurrent_requests": {
+                        "description": (
+                            "Requests to one account in flight at once per event loop (triggerer): "
+                            "more wait their turn, so a thousand waits do not block the event loop."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "4",
+                        "default": "10",
+                    },
                 },
             }
         },

@@ -1,22 +1,29 @@
-"""Shared watching: API credits spent while N job triggers wait at once, shared watcher off vs. on.
+"""Shared watching at scale: N job triggers waiting at once in one asyncio loop, shared watcher off vs. on.
 
-For N = 1, 10 and 50, N jobs are submitted to an available cluster of the emulator (a child
-process, fast clock), then N ``XplentyJobTrigger`` instances run concurrently in one asyncio loop,
-as a triggerer runs them, until each has yielded its event (hard cap ``CAP_SECONDS``). The request
-log is cleared after the submissions, so it holds exactly the requests the triggers made. Measured
-twice per N: ``[xplenty] shared_watcher`` off (baseline: one ``GET jobs/{id}`` per trigger per
-poll) and on (one shared ``GET jobs?sort=updated&since=...`` per poll, plus one direct ``GET`` per
-trigger to start and as a safety net). Also shown: the longest time the event loop was blocked.
+For N = 1, 10, 100 and 1,000, N jobs are submitted to an available cluster of the emulator (a child
+process) with its clock frozen, so they all start together; then the clock runs (real time) and N
+``XplentyJobTrigger`` instances run concurrently in one event loop, as a triggerer's ``TriggerRunner``
+runs them (each ``run()`` generator until its first event, then closed). Twice per N: ``[xplenty]
+shared_watcher`` off (one ``GET jobs/{id}`` per trigger per poll) and on (the shared poller's list).
 
-Call :func:`run` after :func:`_support.configure_airflow`.
+Each run has three phases: start-up (the first ``STARTUP_POLLS`` intervals: every trigger reads its
+first status), steady (until the jobs complete, with one status change per job on the way) and finish.
+Measured per phase: API credits (the emulator's request log), the longest event-loop block (a 5 ms
+sampler), CPU (this process's time / wall time); per run: RSS growth and the median detection latency
+(event received - job completed). The table puts the goals of docs/scale.md beside the figures.
+
+Call :func:`run` after :func:`_support.configure_airflow`. ``BENCH_SIZES=1,10`` runs fewer sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import logging
+import math
 import os
-import threading
+import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,41 +31,49 @@ from typing import Any
 
 from _support import EmulatorProcess
 
-POLL_INTERVAL = 0.2  # real seconds between two polls of a trigger
-SPEED = 10.0  # emulated seconds per real second
-# Emulated seconds: a job is idle 2 s, pending 3 s, running 20 s, i.e. about 2.5 real seconds (12 polls).
-DURATIONS = {"job_idle": 2, "job_pending": 3, "job_running": 20}
-# The "busy account" run: jobs run ~4.5 s (22 polls, more than the shared poller's REFRESH_EVERY = 10)
-# while an unwatched job is submitted every BUSY_EVERY s, as other DAGs and schedules would.
-BUSY_DURATIONS = {"job_idle": 2, "job_pending": 3, "job_running": 40}
-BUSY_EVERY = 0.5
-BUSY_N = 50
-CAP_SECONDS = 10.0  # hard cap (real seconds) for one run; the triggers also get it as end_time
-SIZES = (1, 10, 50)
+POLL_INTERVAL = 2.0  # seconds between two polls of a trigger
+STARTUP_POLLS = 2  # the start-up phase: this many intervals after the triggers start
+# Emulated seconds (the clock runs at real speed once the triggers start): idle -> pending -> running
+# at 1 s and 2 s (a status change per job in the steady phase), completed at 14 s.
+DURATIONS = {"job_idle": 1, "job_pending": 1, "job_running": 12}
+COMPLETES_AFTER = float(sum(DURATIONS.values()))
+CAP_SECONDS = COMPLETES_AFTER + 15.0
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "1,10,100,1000").split(","))
+
+GOALS = {
+    "steady": "<= 2 + changes/100",
+    "startup": "1 list + 1 page/100",
+    "block": "< 100 ms",
+    "cpu": "<= 0.10 core",
+    "rss": "<= 150 MB",
+    "latency": f"<= {POLL_INTERVAL + 1:.0f} s",
+}
+
+
+@dataclass
+class Phase:
+    credits: int = 0
+    lists: int = 0
+    gets: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    block: float = 0.0
+
+    @property
+    def polls(self) -> float:
+        return max(self.seconds / POLL_INTERVAL, 1e-9)
 
 
 @dataclass
 class Result:
     n: int
     shared: bool
-    seconds: float
+    phases: dict[str, Phase]
     events: Counter[str]
-    requests: int
-    credits: int
-    by_kind: Counter[str] = field(default_factory=Counter)
-    statuses: Counter[str] = field(default_factory=Counter)
-    timed_out: bool = False
-    leaked_poller: bool = False
-    max_loop_lag: float = 0.0
-    busy: bool = False
-
-    @property
-    def intervals(self) -> float:
-        return self.seconds / POLL_INTERVAL
-
-    @property
-    def credits_per_interval(self) -> float:
-        return self.credits / self.intervals
+    rss_growth_mb: float
+    latency_median: float
+    gc_pause: float
+    bad_statuses: Counter[str] = field(default_factory=Counter)
 
 
 def _kind(entry: dict[str, Any]) -> str:
@@ -67,182 +82,194 @@ def _kind(entry: dict[str, Any]) -> str:
         return "list"
     if entry["method"] == "GET" and "/jobs/" in path:
         return "get"
-    return f"{entry['method']} {path}"
+    return "other"
 
 
-async def _first_event(trigger: Any) -> dict[str, Any]:
-    """The trigger's first event; then close its generator, as the triggerer does."""
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Sampler:
+    """Longest event-loop block per phase, the highest RSS and the longest garbage collection."""
+
+    def __init__(self) -> None:
+        self.block = 0.0
+        self.rss = _rss_mb()
+        self.gc_pause = 0.0
+        self._gc_start = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pause = max(self.gc_pause, time.perf_counter() - self._gc_start)
+
+    async def run(self) -> None:
+        ticks = 0
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.block = max(self.block, time.perf_counter() - before - 0.005)
+            ticks += 1
+            if ticks % 50 == 0:
+                self.rss = max(self.rss, _rss_mb())
+
+
+async def _first_event(trigger: Any, received: dict[int, float], job_id: int) -> dict[str, Any]:
     gen = trigger.run()
     try:
         event = await gen.__anext__()
+        received[job_id] = time.monotonic()
         return dict(event.payload)
     finally:
         await gen.aclose()
 
 
-async def _loop_lag(worst: list[float]) -> None:
-    """Record in ``worst[0]`` the longest time the event loop was blocked (a triggerer's health signal)."""
-    while True:
-        before = time.perf_counter()
-        await asyncio.sleep(0.005)
-        worst[0] = max(worst[0], time.perf_counter() - before - 0.005)
-
-
-async def _wait_all(job_ids: list[int]) -> tuple[list[dict[str, Any]], bool, bool, float]:
-    """Run one trigger per job concurrently; return the events, whether the cap was hit, poller leak, lag."""
-    from airflow_provider_xplenty.triggers.watcher import SharedStatusPoller
+async def _wait_all(emu: EmulatorProcess, job_ids: list[int], shared: bool) -> tuple[Any, ...]:
+    """Run one trigger per job; return per-phase marks, events, receive times, RSS growth."""
+    from airflow_provider_xplenty._waiting.shared import SharedStatusPoller
     from airflow_provider_xplenty.triggers.xplenty import XplentyJobTrigger
 
+    rss_before = _rss_mb()
+    sampler = Sampler()
+    gc.callbacks.append(sampler.on_gc)
+    sampling = asyncio.ensure_future(sampler.run())
+    received: dict[int, float] = {}
+    marks: list[tuple[str, float, float, int, float]] = []  # phase end: name, wall, cpu, log length, block
+
+    async def mark(name: str) -> None:
+        log_length = len((await asyncio.to_thread(emu.requests_log))["requests"])
+        marks.append((name, time.monotonic(), time.process_time(), log_length, sampler.block))
+        sampler.block = 0.0
+
+    await asyncio.to_thread(emu.control, "POST", "clock", {"speed": 1.0, "durations": DURATIONS})
+    started = time.monotonic()
+    marks.append(("start", started, time.process_time(), 0, 0.0))
     end_time = time.time() + CAP_SECONDS
-    triggers = [
-        XplentyJobTrigger(job_id, poll_interval=POLL_INTERVAL, end_time=end_time) for job_id in job_ids
+    triggers = [XplentyJobTrigger(j, poll_interval=POLL_INTERVAL, end_time=end_time) for j in job_ids]
+    tasks = [
+        asyncio.ensure_future(_first_event(t, received, j)) for t, j in zip(triggers, job_ids, strict=True)
     ]
-    worst = [0.0]
-    lag = asyncio.ensure_future(_loop_lag(worst))
-    tasks = [asyncio.ensure_future(_first_event(t)) for t in triggers]
-    _, pending = await asyncio.wait(tasks, timeout=CAP_SECONDS + 2)
+    await asyncio.sleep(STARTUP_POLLS * POLL_INTERVAL)
+    await mark("startup")
+    await asyncio.sleep(max(0.0, started + COMPLETES_AFTER - time.monotonic()))
+    await mark("steady")
+    _, pending = await asyncio.wait(tasks, timeout=CAP_SECONDS)
+    await mark("finish")
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    lag.cancel()
-    await asyncio.sleep(0.05)  # let async generators finalised by GC close their streams
-    events = []
-    for task in tasks:
-        if task.cancelled():
-            events.append({"status": "cancelled"})
-        elif task.exception() is not None:
-            events.append({"status": f"raised {type(task.exception()).__name__}"})
-        else:
-            events.append(task.result())
-    # The shared poller of this loop must be gone once nobody watches (docs/operators.md, shared watching).
+    sampling.cancel()
+    gc.callbacks.remove(sampler.on_gc)
+    await asyncio.sleep(0.05)
+    events = Counter(
+        "cancelled" if t.cancelled() else str(t.result().get("status")) if t.exception() is None else "raised"
+        for t in tasks
+    )
     leaked = any(key[0] == id(asyncio.get_running_loop()) for key in SharedStatusPoller._registry)
-    return events, bool(pending), leaked, worst[0]
+    if leaked:
+        events["leaked poller"] += 1
+    completed_at = started + COMPLETES_AFTER
+    latency = statistics.median(received[j] - completed_at for j in received) if received else math.nan
+    return marks, events, sampler.rss - rss_before, latency, sampler.gc_pause
 
 
-def _submit_unwatched(emu: EmulatorProcess, cluster_id: int, stop: threading.Event) -> None:
-    """Submit a job nobody watches every ``BUSY_EVERY`` seconds until ``stop`` is set."""
-    session = emu.session()
-    while not stop.wait(BUSY_EVERY):
-        session.post(f"{emu.api_url}/jobs", json={"cluster_id": cluster_id, "package_id": 102})
-    session.close()
-
-
-def _one_run(
-    emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bool, busy: bool = False
-) -> Result:
+def _one_run(emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bool) -> Result:
     os.environ["AIRFLOW__XPLENTY__SHARED_WATCHER"] = "True" if shared else "False"
+    emu.control("POST", "clock", {"speed": 0.0, "durations": DURATIONS})  # all jobs start together
     job_ids = []
     for _ in range(n):
         resp = api.post(f"{emu.api_url}/jobs", json={"cluster_id": cluster_id, "package_id": 101})
         resp.raise_for_status()
         job_ids.append(int(resp.json()["id"]))
     emu.clear_requests_log()
-    stop = threading.Event()
-    background = threading.Thread(target=_submit_unwatched, args=(emu, cluster_id, stop), daemon=True)
-    if busy:
-        background.start()
-    started = time.monotonic()
-    try:
-        events, timed_out, leaked, lag = asyncio.run(_wait_all(job_ids))
-    finally:
-        stop.set()
-    seconds = time.monotonic() - started
-    if busy:
-        background.join()
-    # Only the triggers' reads count (the background submissions are not the triggers' doing).
-    entries = [e for e in emu.requests_log()["requests"] if e["method"] == "GET"]
+    marks, events, rss_growth, latency, gc_pause = asyncio.run(_wait_all(emu, job_ids, shared))
+    log = emu.requests_log()["requests"]
+    phases: dict[str, Phase] = {}
+    for (_, wall0, cpu0, len0, _), (name, wall1, cpu1, len1, block) in itertools.pairwise(marks):
+        entries = log[len0:len1]
+        kinds = Counter(_kind(e) for e in entries)
+        phases[name] = Phase(
+            credits=sum(int(e.get("credit", 0)) for e in entries),
+            lists=kinds["list"],
+            gets=kinds["get"],
+            seconds=wall1 - wall0,
+            cpu=cpu1 - cpu0,
+            block=block,
+        )
     return Result(
         n=n,
         shared=shared,
-        seconds=seconds,
-        events=Counter(str(e.get("status")) for e in events),
-        requests=len(entries),
-        credits=sum(int(e.get("credit", 0)) for e in entries),
-        busy=busy,
-        by_kind=Counter(_kind(e) for e in entries),
-        statuses=Counter(str(e["status"]) for e in entries),
-        timed_out=timed_out,
-        leaked_poller=leaked,
-        max_loop_lag=lag,
+        phases=phases,
+        events=events,
+        rss_growth_mb=rss_growth,
+        latency_median=latency,
+        gc_pause=gc_pause,
+        bad_statuses=Counter(str(e["status"]) for e in log if e["status"] != 200),
+    )
+
+
+def _row(r: Result) -> str:
+    start, steady = r.phases["startup"], r.phases["steady"]
+    worst_block = max(p.block for p in r.phases.values())
+    cpu, start_cpu = steady.cpu / steady.seconds, start.cpu / start.seconds
+    events = ",".join(f"{k}={v}" for k, v in sorted(r.events.items()))
+    return (
+        f"{r.n:>5} {'on' if r.shared else 'off':>6} {start.credits:>7} {start.lists:>5} {start.gets:>5} "
+        f"{steady.credits / steady.polls:>12.1f} {worst_block * 1000:>9.0f} {r.gc_pause * 1000:>6.0f} "
+        f"{start_cpu:>9.2f} {cpu:>10.2f} {r.rss_growth_mb:>7.0f} {r.latency_median:>9.2f}  {events}"
     )
 
 
 def run() -> list[Result]:
     """Measure and print the shared-watching table; return the results."""
-    # Import now, so that the first measured run does not pay for it.
-    import airflow_provider_xplenty.triggers.xplenty  # noqa: F401
+    import airflow_provider_xplenty.triggers.xplenty  # noqa: F401  (not in the first run's figures)
 
     logging.getLogger("airflow").setLevel(logging.WARNING)
+    logging.getLogger("airflow_provider_xplenty").setLevel(logging.WARNING)
     started = time.monotonic()
     results: list[Result] = []
-    with EmulatorProcess(speed=SPEED) as emu:
-        emu.control("POST", "clock", {"speed": SPEED, "durations": DURATIONS})
+    with EmulatorProcess(speed=1.0) as emu:
+        emu.control("POST", "clock", {"speed": 1.0, "durations": DURATIONS, "max_running_jobs": 100000})
         api = emu.session()
         cluster = api.post(f"{emu.api_url}/clusters", json={"nodes": 2}).json()
         emu.advance(65)
         for n in SIZES:
             for shared in (False, True):
                 results.append(_one_run(emu, api, int(cluster["id"]), n, shared))
-        emu.control("POST", "clock", {"speed": SPEED, "durations": BUSY_DURATIONS})
-        for shared in (False, True):
-            results.append(_one_run(emu, api, int(cluster["id"]), BUSY_N, shared, busy=True))
         os.environ.pop("AIRFLOW__XPLENTY__SHARED_WATCHER", None)
 
     print()
     print(
-        f"Shared watching: N job triggers in one asyncio loop, poll_interval={POLL_INTERVAL} s, jobs run "
-        f"~{sum(DURATIONS.values()) / SPEED:.1f} s (emulator x{SPEED:g}), cap {CAP_SECONDS:.0f} s; credits "
-        "= the triggers' GETs in the emulator's request log"
+        f"Shared watching at scale: N job triggers in one asyncio loop, poll_interval={POLL_INTERVAL:g} s; "
+        f"jobs change status at 1 and 2 s and complete at {COMPLETES_AFTER:g} s; start-up = the first "
+        f"{STARTUP_POLLS} intervals; credits = the emulator's request log"
     )
     print(
-        f"{'N':>5} {'shared_watcher':>14} {'events':>11} {'wall s':>6} {'GET id':>6} {'(/job)':>6} "
-        f"{'list':>4} {'credits':>7} {'credits/interval':>16} {'vs off':>6} {'loop lag':>8}"
+        f"{'N':>5} {'shared':>6} {'start-up credits':>13} {'list':>5} {'GET':>5} {'credits/poll':>12} "
+        f"{'block ms':>9} {'GC ms':>6} {'CPU start':>9} {'CPU steady':>10} {'RSS MB':>7} "
+        f"{'latency s':>9}  events"
     )
-    baseline: dict[tuple[int, bool], Result] = {}
+    print(
+        f"{'goal':>12} {'1 + N/100':>13} {'':>11} {GOALS['steady']:>12} {GOALS['block']:>9} {'':>6} {'':>9} "
+        f"{GOALS['cpu']:>10} {GOALS['rss']:>7} {GOALS['latency']:>9}"
+    )
     for r in results:
-        if r.busy and not baseline.get((r.n, True)):
-            print(
-                f"busy account: jobs run ~{sum(BUSY_DURATIONS.values()) / SPEED:.1f} s while an unwatched "
-                f"job is submitted every {BUSY_EVERY} s"
-            )
-        if not r.shared:
-            baseline[(r.n, r.busy)] = r
-        base = baseline[(r.n, r.busy)]
-        ratio = r.credits / base.credits if base.credits else 0.0
-        events = ",".join(f"{k}={v}" for k, v in sorted(r.events.items()))
-        print(
-            f"{r.n:>4}{'b' if r.busy else ' '} {'on' if r.shared else 'off (baseline)':>14} {events:>11} "
-            f"{r.seconds:6.2f} {r.by_kind['get']:6d} {r.by_kind['get'] / r.n:6.1f} {r.by_kind['list']:4d} "
-            f"{r.credits:7d} {r.credits_per_interval:16.1f} {ratio:6.0%} {r.max_loop_lag * 1000:6.0f}ms"
-        )
-        other = {k: v for k, v in r.by_kind.items() if k not in ("get", "list")}
-        bad = {k: v for k, v in r.statuses.items() if k != "200"}
-        if other or bad or r.timed_out or r.leaked_poller:
-            print(
-                f"    !! other requests {other}, non-200 statuses {bad}, hit the cap: {r.timed_out}, "
-                f"shared poller left running: {r.leaked_poller}"
-            )
+        print(_row(r))
+        if r.bad_statuses:
+            print(f"    !! non-200 answers: {dict(r.bad_statuses)}")
     print(
-        "-> off: each trigger GETs its job once per poll (a poll about every "
-        + ", ".join(
-            f"N={r.n}{'b' if r.busy else ''}: {r.seconds / max(r.by_kind['get'] / r.n - 1, 1):.2f} s"
-            for r in results
-            if not r.shared
-        )
-        + ": poll_interval + answer time), so credits/interval grow with N"
+        "   start-up credits include the first list of the steady polls; steady credits/poll include "
+        "the status changes: a running job's updated_at moves with its progress, so every job changes "
+        "between two polls (goal 2 + N/100)"
     )
     print(
-        "   loop lag = longest event-loop block; off, each trigger's hook builds its own httpx.AsyncClient "
-        "(they share one TLS context, which alone would cost ~20 ms of blocking CPU per client)"
-    )
-    print(
-        "-> on: one direct GET per job to start, then per interval: "
-        + ", ".join(
-            f"N={r.n}{'b' if r.busy else ''}: {r.by_kind['list'] / r.intervals:.2f} list "
-            f"+ {(r.by_kind['get'] - r.n) / r.intervals:.2f} safety-net GET"
-            for r in results
-            if r.shared
-        )
+        "   GC ms = the longest garbage collection in the run: a full collection walks the whole "
+        "process (Airflow included) and blocks the loop as long"
     )
     print(f"   (section time {time.monotonic() - started:.1f} s)")
     return results

@@ -85,3 +85,11 @@ def register_dag(airflow_db):  # type: ignore[no-untyped-def]
         return dag
 
     return _register
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_budgets():
+    """Each test talks to a freshly reset emulator account: start with a fresh credit budget too."""
+    from airflow_provider_xplenty.hooks._http.budget import reset_budgets
+
+    reset_budgets()

@@ -2,32 +2,25 @@
 
 On by default (``[xplenty] shared_watcher``, read in :mod:`.seam`). Each poll lists the recently
 updated jobs and/or clusters (``sort=updated``, ``since=``), so the API credits spent per interval do
-not grow with the number of waiting tasks.
+not grow with the number of waiting tasks, at start-up included (docs/scale.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import statistics
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot
 from airflow_provider_xplenty._waiting.sources import PollingStatusSource
-from airflow_provider_xplenty._waiting.transient import TransientErrors, is_transient
+from airflow_provider_xplenty._waiting.transient import is_transient
+from airflow_provider_xplenty.hooks._http.budget import polling
 
-
-def _updated_at(snapshot: StatusSnapshot) -> datetime | None:
-    value = snapshot.raw.get("updated_at")
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+_KINDS: tuple[ResourceKind, ...] = ("job", "cluster")
 
 
 @dataclass
@@ -35,48 +28,83 @@ class _Subscriber:
     queue: asyncio.Queue[StatusSnapshot | BaseException]
     poll_interval: float
     transient_error_timeout: float
+    started: float = field(default_factory=time.monotonic)
+
+
+def merge_hook_params(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Return the most patient of two sets of hook parameters: the larger of each number, else the first."""
+    merged = dict(current)
+    for name, value in new.items():
+        old = merged.get(name)
+        if old is None or (isinstance(value, (int, float)) and isinstance(old, (int, float)) and value > old):
+            merged[name] = value
+    return merged
 
 
 class SharedStatusPoller:
     """One poll loop per connection (and event loop) for every trigger watching clusters or jobs.
 
-    Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the
-    newest ``updated_at`` seen minus a margin) and hands each watcher the snapshot of its resource,
-    so the API credits spent per interval do not grow with the number of waiting tasks. A watcher
-    gets one direct ``GET`` when it starts, and another when its resource did not show up in the
-    lists for ``REFRESH_EVERY`` polls (a safety net, at most ``MAX_REFRESH_PER_POLL`` GETs per poll,
-    round robin and concurrent).
+    Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the later
+    of the newest ``updated_at`` seen and the API's clock at the previous list, minus a margin; the
+    clock comes from the free ``rate_limit_status`` call) and hands each watcher the snapshot of its
+    resource. A new watcher's first snapshot comes from the list too: while some watcher waits for
+    its first one, the list reads back ``FIRST_LOOKBACK`` further (and stops paging once every new
+    resource is found); one not found there gets a direct ``GET``, at most ``MAX_FIRST_GETS_PER_POLL``
+    per poll. A resource
+    absent from the lists for ``REFRESH_EVERY`` polls gets a direct ``GET`` too (a safety net, at most
+    ``MAX_REFRESH_PER_POLL`` per poll, round robin). So the credits per poll are bounded whatever the
+    number of watchers.
+
+    The list runs every *median* ``poll_interval`` of the current watchers (so one impatient watcher
+    cannot make it run more often for all of them), at least ``MIN_LIST_INTERVAL`` apart; after a new
+    resource arrives it runs ``START_DELAY`` later (to batch the triggers a triggerer starts together)
+    but not sooner than ``START_GAP`` (or the interval, if shorter) after the previous list.
     """
 
     REFRESH_EVERY = 10
     MAX_REFRESH_PER_POLL = 2
+    MAX_FIRST_GETS_PER_POLL = 5
     SINCE_MARGIN = timedelta(seconds=2)
-    _registry: ClassVar[dict[tuple[int, str, str], SharedStatusPoller]] = {}
+    CLOCK_MARGIN = timedelta(seconds=5)  # the Date header's 1 s resolution and the skew's 2 s rounding
+    FIRST_LOOKBACK = timedelta(minutes=15)
+    MIN_LIST_INTERVAL = 0.05
+    START_DELAY = 0.1
+    START_GAP = 1.0
+    YIELD_EVERY = 20  # list items handled between two yields to the event loop
+    _registry: ClassVar[dict[tuple[int, str], SharedStatusPoller]] = {}
 
-    def __init__(
-        self, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any, key: tuple[int, str, str]
-    ):
+    def __init__(self, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any, key: tuple[int, str]):
         self.direct = PollingStatusSource(
             xplenty_conn_id, poll_interval=1.0, hook_params=hook_params, log=log
         )
         self._log = log
         self._key = key
         self._subs: dict[tuple[ResourceKind, int], list[_Subscriber]] = {}
+        self._latest: dict[tuple[ResourceKind, int], StatusSnapshot] = {}
+        self._pending: dict[tuple[ResourceKind, int], float] = {}  # no snapshot yet -> since when
+        self._not_listed: set[tuple[ResourceKind, int]] = set()  # pending and absent from a full list
         self._since: dict[ResourceKind, datetime] = {}
         self._last_seen: dict[tuple[ResourceKind, int], float] = {}
         self._failing_since: dict[ResourceKind, float] = {}
         self._task: asyncio.Task[None] | None = None
-        self._starting = 0  # watchers still reading their first snapshot (not subscribed yet)
+        self._wake = asyncio.Event()
+        self._last_poll = 0.0
 
     @classmethod
     def for_connection(
         cls, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any
     ) -> SharedStatusPoller:
-        """Return the poller of this connection in the running event loop (created on first use)."""
-        key = (id(asyncio.get_running_loop()), xplenty_conn_id, json.dumps(hook_params, sort_keys=True))
+        """Return the poller of this connection in the running event loop (created on first use).
+
+        One poller per connection whatever the watchers' ``hook_params``: it uses the most patient
+        of them (:func:`merge_hook_params`) as long as its HTTP client is not open yet.
+        """
+        key = (id(asyncio.get_running_loop()), xplenty_conn_id)
         poller = cls._registry.get(key)
         if poller is None:
-            poller = cls._registry[key] = cls(xplenty_conn_id, hook_params, log, key)
+            poller = cls._registry[key] = cls(xplenty_conn_id, dict(hook_params), log, key)
+        elif poller.direct._hook is None:
+            poller.direct.hook_params = merge_hook_params(poller.direct.hook_params, hook_params)
         return poller
 
     @property
@@ -87,61 +115,49 @@ class SharedStatusPoller:
     async def watch(
         self, kind: ResourceKind, resource_id: int, *, poll_interval: float, transient_error_timeout: float
     ) -> AsyncIterator[StatusSnapshot]:
-        """Yield a snapshot now (direct GET), then whatever the shared loop sees of this resource.
+        """Yield the resource's snapshot from the shared loop's next list, then every change it sees.
 
-        ``poll_interval`` and ``transient_error_timeout`` are this watcher's own: the first GET retries
-        with them, and the shared loop polls at the smallest interval of the current watchers.
+        ``poll_interval`` and ``transient_error_timeout`` are this watcher's own: the list runs at the
+        median interval of the watchers, and an error reaches this watcher once transient errors have
+        lasted its ``transient_error_timeout``.
         """
-        self._starting += 1
-        try:
-            first = await self._first_snapshot(kind, resource_id, poll_interval, transient_error_timeout)
-        except BaseException:
-            self._starting -= 1
-            await self._release_if_idle()  # registered by for_connection, but nobody is watching
-            raise
-        self._starting -= 1
+        key = (kind, resource_id)
         sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
-        self._subs.setdefault((kind, resource_id), []).append(sub)
-        self._last_seen[(kind, resource_id)] = time.monotonic()
-        updated = _updated_at(first)
-        if updated is not None and kind not in self._since:
-            self._since[kind] = updated - self.SINCE_MARGIN
+        self._subs.setdefault(key, []).append(sub)
+        latest = self._latest.get(key)
+        if latest is not None:
+            sub.queue.put_nowait(latest)
+        else:
+            self._pending.setdefault(key, time.monotonic())
+            self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            yield first
             while True:
                 item = await sub.queue.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
-            await self._unsubscribe(kind, resource_id, sub)
+            await self._unsubscribe(key, sub)
 
-    async def _first_snapshot(
-        self, kind: ResourceKind, resource_id: int, poll_interval: float, transient_error_timeout: float
-    ) -> StatusSnapshot:
-        errors = TransientErrors(transient_error_timeout, self._log, poll_interval)
-        while True:
-            try:
-                return await self.direct.fetch(kind, resource_id)
-            except Exception as error:
-                errors.check(error, kind, resource_id)
-            await asyncio.sleep(poll_interval)
-
-    async def _unsubscribe(self, kind: ResourceKind, resource_id: int, sub: _Subscriber) -> None:
-        subs = self._subs.get((kind, resource_id), [])
+    async def _unsubscribe(self, key: tuple[ResourceKind, int], sub: _Subscriber) -> None:
+        subs = self._subs.get(key, [])
         if sub in subs:
             subs.remove(sub)
         if not subs:
-            self._subs.pop((kind, resource_id), None)
-            self._last_seen.pop((kind, resource_id), None)
+            self._subs.pop(key, None)
+            self._latest.pop(key, None)
+            self._pending.pop(key, None)
+            self._last_seen.pop(key, None)
+            self._not_listed.discard(key)
         await self._release_if_idle()
 
     async def _release_if_idle(self) -> None:
         """Leave the registry and close the HTTP client once nobody watches through this poller."""
-        if not self._subs and not self._starting:
-            self._registry.pop(self._key, None)
+        if not self._subs:
+            if self._registry.get(self._key) is self:
+                self._registry.pop(self._key, None)
             task, self._task = self._task, None
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -150,30 +166,76 @@ class SharedStatusPoller:
     def _publish(self, snapshot: StatusSnapshot) -> None:
         key = (snapshot.kind, snapshot.resource_id)
         self._last_seen[key] = time.monotonic()
+        self._latest[key] = snapshot
+        self._pending.pop(key, None)
+        self._not_listed.discard(key)
         for sub in self._subs.get(key, []):
             sub.queue.put_nowait(snapshot)
 
-    def _fail(self, kind: ResourceKind, error: BaseException, *, transient: bool) -> None:
+    def _error_to(self, subs: list[_Subscriber], error: BaseException, since: float, transient: bool) -> None:
         now = time.monotonic()
-        started = self._failing_since.setdefault(kind, now)
+        for sub in subs:
+            if not transient or now - max(since, sub.started) >= sub.transient_error_timeout:
+                sub.queue.put_nowait(error)
+
+    def _fail(self, kind: ResourceKind, error: BaseException, *, transient: bool) -> None:
+        started = self._failing_since.setdefault(kind, time.monotonic())
         for (k, _rid), subs in list(self._subs.items()):
-            for sub in subs if k == kind else []:
-                if not transient or now - started >= sub.transient_error_timeout:
-                    sub.queue.put_nowait(error)
+            if k == kind:
+                self._error_to(subs, error, started, transient)
+
+    def list_interval(self) -> float:
+        """Seconds between two list calls: the median of the watchers' intervals, floored."""
+        intervals = [sub.poll_interval for subs in self._subs.values() for sub in subs]
+        return max(self.MIN_LIST_INTERVAL, statistics.median_low(intervals) if intervals else 1.0)
 
     async def _list_updates(self, kind: ResourceKind) -> None:
+        """List what changed since the cursor, reading back further while new watchers wait."""
+        with polling():  # for the account's credit budget: creates and stops go first
+            await self._list_pages(kind)
+
+    async def _server_now(self) -> datetime | None:
+        """The API's clock now (the free ``rate_limit_status`` call's ``Date``), or None if unknown."""
+        measure = getattr(self.direct.hook, "get_server_clock_skew", None)
+        if measure is None:
+            return None
+        started = datetime.now(timezone.utc)
+        return started + await measure()
+
+    async def _list_pages(self, kind: ResourceKind) -> None:
         hook = self.direct.hook
-        since = self._since.get(kind)
+        server_now = await self._server_now()
+        cursor = self._since.get(kind)
+        pending = {rid for (k, rid) in self._pending.keys() - self._not_listed if k == kind}
         lister = hook.list_jobs if kind == "job" else hook.list_clusters
-        newest = since + self.SINCE_MARGIN if since is not None else None
+        since = cursor - self.FIRST_LOOKBACK if pending and cursor is not None else cursor
+        newest: datetime | None = cursor + self.SINCE_MARGIN if cursor is not None else None
+        floor: datetime | None = since
+        count = 0
         async for item in lister(sort="updated", direction="desc", since=since):
             updated = item.updated_at
-            if updated is not None and (newest is None or updated > newest):
-                newest = updated
+            if updated is not None:
+                if newest is None or updated > newest:
+                    newest = updated
+                if floor is None:
+                    floor = updated - self.FIRST_LOOKBACK
+                if not pending and (cursor is None or updated < cursor):
+                    break  # everything newer than the cursor is read and no new watcher is left
+                if updated < floor:
+                    break
             if (kind, item.id) in self._subs:
                 self._publish(self.direct.snapshot(kind, item))
+            pending.discard(item.id)
+            count += 1
+            if count % self.YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the triggers just woken run: the loop never stalls long
+        self._not_listed.update((kind, rid) for rid in pending if (kind, rid) in self._pending)
         if newest is not None:
             self._since[kind] = newest - self.SINCE_MARGIN
+        if server_now is not None and kind in self._since:
+            # Whatever changes after this list has a later updated_at: a burst of changes made in
+            # one second is not re-read every poll until something newer comes.
+            self._since[kind] = max(self._since[kind], server_now - self.CLOCK_MARGIN)
 
     async def _run(self) -> None:
         try:
@@ -183,14 +245,30 @@ class SharedStatusPoller:
                 for sub in subs:
                     sub.queue.put_nowait(error)
 
+    async def _next_poll(self) -> None:
+        """Sleep until the next list: one interval after the last, or soon after a new watcher."""
+        interval = self.list_interval()
+        due = self._last_poll + interval
+        while True:
+            now = time.monotonic()
+            if self._pending.keys() - self._not_listed:
+                gap = min(interval, self.START_GAP)
+                due = min(due, max(now + self.START_DELAY, self._last_poll + gap))
+            if now >= due:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=due - now)
+            except asyncio.TimeoutError:
+                return
+
     async def _poll_forever(self) -> None:
         while self._subs:
-            interval = min(sub.poll_interval for subs in self._subs.values() for sub in subs)
-            await asyncio.sleep(interval)
-            kinds: tuple[ResourceKind, ...] = ("job", "cluster")
-            for kind in kinds:
-                watched = [rid for (k, rid) in self._subs if k == kind]
-                if not watched:
+            await self._next_poll()
+            self._last_poll = time.monotonic()
+            interval = self.list_interval()
+            for kind in _KINDS:
+                if not any(k == kind for (k, _rid) in self._subs):
                     continue
                 try:
                     await self._list_updates(kind)
@@ -201,30 +279,39 @@ class SharedStatusPoller:
                         self._log.warning("Transient error while listing %ss (shared poll): %s", kind, error)
                     self._fail(kind, error, transient=transient)
                     continue
-                await self._safety_net(kind, watched, time.monotonic() - self.REFRESH_EVERY * interval)
+                await self._direct_gets(kind, time.monotonic() - self.REFRESH_EVERY * interval)
 
-    async def _safety_net(self, kind: ResourceKind, watched: list[int], stale_before: float) -> None:
-        """GET at most ``MAX_REFRESH_PER_POLL`` resources unseen for a while, oldest first, concurrently.
+    async def _direct_gets(self, kind: ResourceKind, stale_before: float) -> None:
+        """GET a bounded number of resources the lists did not give: new ones first, then stale ones.
 
-        A resource absent from a complete ``since`` list has not changed, so this is only a net: capped,
-        it costs at most that many credits per poll whatever the number of watchers.
+        New resources absent from a list that read ``FIRST_LOOKBACK`` back: at most
+        ``MAX_FIRST_GETS_PER_POLL``, oldest first. Resources unseen since ``stale_before`` (a resource
+        absent from a complete ``since`` list has not changed, so this is only a net): at most
+        ``MAX_REFRESH_PER_POLL``, round robin. Only resources still watched now count: a watcher that
+        fired while the list was paging is gone and is not fetched again.
         """
-        stale = [rid for rid in watched if self._last_seen.get((kind, rid), 0.0) < stale_before]
-        stale.sort(key=lambda rid: self._last_seen.get((kind, rid), 0.0))
-        batch = stale[: self.MAX_REFRESH_PER_POLL]
-        results = await asyncio.gather(
-            *(self.direct.fetch(kind, rid) for rid in batch), return_exceptions=True
+        first = sorted((key for key in self._not_listed if key[0] == kind), key=self._pending.__getitem__)
+        watched = [key for key in self._subs if key[0] == kind and key in self._latest]
+        stale = sorted(
+            (key for key in watched if self._last_seen.get(key, 0.0) < stale_before),
+            key=lambda key: self._last_seen.get(key, 0.0),
         )
-        for rid, result in zip(batch, results, strict=True):
-            if (kind, rid) not in self._subs:  # stopped watching meanwhile
+        batch = first[: self.MAX_FIRST_GETS_PER_POLL] + stale[: self.MAX_REFRESH_PER_POLL]
+        results = await asyncio.gather(
+            *(self.direct.fetch(k, rid) for k, rid in batch), return_exceptions=True
+        )
+        for key, result in zip(batch, results, strict=True):
+            if key not in self._subs:  # stopped watching meanwhile
                 continue
             if isinstance(result, StatusSnapshot):
                 self._publish(result)
                 continue
-            self._last_seen[(kind, rid)] = time.monotonic()  # round robin: the others go first
-            if not is_transient(result):
-                for sub in self._subs.get((kind, rid), []):
-                    sub.queue.put_nowait(result)
+            self._last_seen[key] = time.monotonic()  # round robin: the others go first
+            transient = is_transient(result)
+            if transient and self._log is not None:
+                self._log.warning("Transient error while polling %s %s (shared poll): %s", *key, result)
+            since = self._pending.get(key, time.monotonic())
+            self._error_to(self._subs[key], result, since, transient)
 
 
 class SharedStatusSource(PollingStatusSource):

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot, snapshot_of
 from airflow_provider_xplenty._waiting.transient import TransientErrors
+from airflow_provider_xplenty.hooks._http.budget import polling
 
 
 class StatusSource(Protocol):
@@ -78,10 +79,11 @@ class PollingStatusSource:
     snapshot = staticmethod(snapshot_of)
 
     async def fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
-        """Read one resource with a direct ``GET``."""
-        if kind == "job":
-            return self.snapshot(kind, await self.hook.get_job(resource_id))
-        return self.snapshot(kind, await self.hook.get_cluster(resource_id))
+        """Read one resource with a direct ``GET`` (a poll for the account's credit budget)."""
+        with polling():
+            if kind == "job":
+                return self.snapshot(kind, await self.hook.get_job(resource_id))
+            return self.snapshot(kind, await self.hook.get_cluster(resource_id))
 
     async def watch(self, kind: ResourceKind, resource_id: int) -> AsyncGenerator[StatusSnapshot, None]:
         """Yield a snapshot per poll interval until the consumer stops iterating."""
@@ -140,10 +142,11 @@ class SyncPollingStatusSource:
         self._log = log
 
     def fetch(self, kind: ResourceKind, resource_id: int) -> StatusSnapshot:
-        """Read the resource once and return its snapshot."""
-        if kind == "job":
-            return snapshot_of(kind, self.hook.get_job(resource_id))
-        return snapshot_of(kind, self.hook.get_cluster(resource_id))
+        """Read the resource once and return its snapshot (a poll for the account's credit budget)."""
+        with polling():
+            if kind == "job":
+                return snapshot_of(kind, self.hook.get_job(resource_id))
+            return snapshot_of(kind, self.hook.get_cluster(resource_id))
 
     def watch(
         self, kind: ResourceKind, resource_id: int, *, end_time: float | None = None

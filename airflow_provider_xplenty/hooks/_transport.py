@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
+from airflow_provider_xplenty.hooks._http.budget import budget_for
 from airflow_provider_xplenty.hooks._http.config import ClientConfig
 from airflow_provider_xplenty.hooks._http.wire import ApiRequest, RawResponse, TransportFailure, headers
 
@@ -23,6 +24,16 @@ def requests_exchange(
     session: requests.Session, cfg: ClientConfig, request: ApiRequest
 ) -> RawResponse | TransportFailure:
     """Send ``request`` once with a ``requests`` session; never raises for network errors."""
+    budget = budget_for(cfg)  # the account's credit budget (hooks/_http/budget.py)
+    budget.wait_sync()
+    outcome = _requests_send(session, cfg, request)
+    budget.observe(outcome)
+    return outcome
+
+
+def _requests_send(
+    session: requests.Session, cfg: ClientConfig, request: ApiRequest
+) -> RawResponse | TransportFailure:
     import requests
 
     try:
@@ -86,6 +97,16 @@ async def httpx_exchange(
     client: httpx.AsyncClient, cfg: ClientConfig, request: ApiRequest
 ) -> RawResponse | TransportFailure:
     """Send ``request`` once with an ``httpx`` client; never raises for network errors."""
+    budget = budget_for(cfg)  # the account's credit budget and bound on requests in flight
+    async with budget.slot():
+        outcome = await _httpx_send(client, cfg, request)
+    budget.observe(outcome)
+    return outcome
+
+
+async def _httpx_send(
+    client: httpx.AsyncClient, cfg: ClientConfig, request: ApiRequest
+) -> RawResponse | TransportFailure:
     import httpx
 
     try:
