@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from _airflow_compat import dag_test
 from dag_test_support import ALERT_TO, task_states, xcom
 
 from airflow_provider_xplenty.testing import SmtpSink
@@ -43,7 +44,7 @@ def _assert_no_active_cluster(emulator: Any) -> None:
 
 
 def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -73,7 +74,7 @@ def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
 def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="Input /input20250101 not found", count=3)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -101,7 +102,7 @@ def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSi
 def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="transient", count=1)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -113,7 +114,7 @@ def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: 
 def test_cluster_provisioning_error(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="cluster_failure", message="Not enough capacity in us-east-1")
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -137,7 +138,7 @@ def test_mapped_job_fails_alert_names_the_map_index(
 ) -> None:
     emulator.add_fault(kind="job_failure", package_id=102, message="enrich_orders: bad schema", count=3)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -158,7 +159,7 @@ def test_manual_trigger_without_logical_date_uses_the_trigger_date(
 ) -> None:
     run_after = datetime(2025, 3, 4, 5, 6, tzinfo=timezone.utc)
 
-    dag_run = daily_dag.test(logical_date=None, run_after=run_after)
+    dag_run = dag_test(daily_dag, logical_date=None, run_after=run_after)
 
     assert dag_run.logical_date is None
     assert dag_run.state == "success", task_states(dag_run)

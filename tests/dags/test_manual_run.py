@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _airflow_compat import dag_test
 from dag_test_support import task_states, xcom
 
 SPEED = 100.0
@@ -25,7 +26,7 @@ def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: An
         "cluster_id": None,
         "terminate_cluster": True,
     }
-    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf=conf)
 
     states = task_states(dag_run)
     assert dag_run.logical_date is None
@@ -62,7 +63,8 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
     existing = XplentyHook().create_cluster(nodes=2, type="production", name="shared")
     emulator.advance(120)  # provisioned
 
-    dag_run = manual_dag.test(
+    dag_run = dag_test(
+        manual_dag,
         logical_date=None,
         run_conf={"package": 101, "cluster_id": existing.id, "terminate_cluster": False},
     )
@@ -85,7 +87,7 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
 def test_manual_run_with_an_unknown_package_fails_before_any_cluster(
     manual_dag: Any, emulator: Any, package: Any
 ) -> None:
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": package})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": package})
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -108,7 +110,9 @@ def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
 
     # Under dag.test() the tasks run in this process on the DAG's own task objects.
     monkeypatch.setattr(manual_dag.get_task("use_cluster"), "python_callable", broken_use_cluster)
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101, "terminate_cluster": terminate})
+    dag_run = dag_test(
+        manual_dag, logical_date=None, run_conf={"package": 101, "terminate_cluster": terminate}
+    )
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -134,7 +138,7 @@ def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emul
     for _ in range(3):
         emulator.add_fault(kind="cluster_failure")
 
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": 101})
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -152,7 +156,7 @@ def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emul
 def test_manual_run_retries_a_cluster_that_failed_to_provision(manual_dag: Any, emulator: Any) -> None:
     emulator.add_fault(kind="cluster_failure")  # only the first try's cluster ends in error
 
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": 101})
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -170,7 +174,7 @@ def test_manual_run_sends_form_values_as_escaped_literals(manual_dag: Any, emula
     """The form's values are plain text: a quote cannot end the literal and start an expression."""
     conf = {"package": 101, "variables": {"InputPath": INJECTION, "OutputPath": "/out\\put"}}
 
-    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf=conf)
 
     assert dag_run.state == "success", task_states(dag_run)
     (job,) = emulator.jobs()
@@ -198,8 +202,8 @@ def test_manual_run_form_refuses_bad_variables(
     manual_dag: Any, emulator: Any, variables: dict[str, Any], match: str
 ) -> None:
     """The form checks names and value types when the run is triggered; the operator checks again."""
-    from airflow.sdk.exceptions import ParamValidationError
+    from _airflow_compat import ParamValidationError
 
     with pytest.raises(ParamValidationError, match=match):
-        manual_dag.test(logical_date=None, run_conf={"package": 101, "variables": variables})
+        dag_test(manual_dag, logical_date=None, run_conf={"package": 101, "variables": variables})
     assert emulator.jobs() == [] and emulator.clusters() == []

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from _airflow_compat import dag_test, xcom_model
 
 from airflow_provider_xplenty.testing import SmtpSink
 
@@ -20,14 +21,14 @@ def _key_forms(key: str) -> list[str]:
 def test_api_key_never_appears(
     daily_dag: Any, xplenty_emulator: Any, smtp_sink: SmtpSink, capfd: pytest.CaptureFixture[str], fail: bool
 ) -> None:
-    from airflow.models.xcom import XComModel
+    XComModel = xcom_model()
     from airflow.utils.session import create_session
 
     xplenty_emulator.reset(speed=100.0)
     if fail:
         xplenty_emulator.add_fault(kind="job_failure", package_id=103, message="bad input", count=3)
 
-    dag_run = daily_dag.test(logical_date=datetime(2025, 2, 1 + fail, tzinfo=timezone.utc))
+    dag_run = dag_test(daily_dag, logical_date=datetime(2025, 2, 1 + fail, tzinfo=timezone.utc))
 
     assert dag_run.state == ("failed" if fail else "success")
     with create_session() as session:

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from _airflow_compat import dag_test
 from dag_test_support import ROOT, task_states
 
 
@@ -30,7 +31,7 @@ def test_readme_quickstart_runs(register_dag: Any, xplenty_emulator: Any) -> Non
     register_dag(dag)
     xplenty_emulator.reset(speed=100)
 
-    dag_run = dag.test(logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    dag_run = dag_test(dag, logical_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
 
     assert dag_run.state == "success", task_states(dag_run)
     (cluster,) = xplenty_emulator.clusters()

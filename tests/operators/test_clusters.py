@@ -155,7 +155,7 @@ def test_teardown_terminates_cluster_when_the_job_fails(emu, register_dag):
 @MODES
 def test_kill_while_waiting_for_the_cluster_leaves_no_cluster_behind(emu, deferrable):
     """Kill a create that is really waiting: worker on_kill (blocking) or the trigger's on_kill (deferred)."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from _airflow_compat import TaskDeferred
 
     emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_creating": 60})
     op = create_task(deferrable=deferrable, terminate_on_idle=False, timeout=3)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import airflow
 import pytest
+from _airflow_compat import set_params
 from packaging.version import Version
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
@@ -51,7 +52,7 @@ def available_cluster(emu) -> int:
 def test_run_job_success(emu, register_dag, deferrable):
     cluster_id = available_cluster(emu)
     with new_dag("run_ok") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(
             deferrable=deferrable,
             package_name="{{ 'enrich_orders' }}",
@@ -101,7 +102,7 @@ def test_run_job_failure_fails_task_with_error_text_and_link(emu, register_dag, 
     emu.add_fault(kind="job_failure", package_id=101, message="Boom: input path /customers is empty")
     seen, on_failure = failure_recorder()
     with new_dag("run_fail", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable)
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "failed"}
@@ -154,7 +155,7 @@ def test_retry_after_failure_while_waiting_reattaches_to_the_same_job(
     # While try 1 waits, reading job statuses fails (more than the hook retries): try 1 fails.
     watch = when(lambda: running_job(emu) is not None, lambda: fail_status_reads(emu, "jobs"))
     with new_dag("run_retry", retries=1) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, variables={"N": 10}, transient_error_timeout=0)
     dr = run_dag(dag, register_dag)
     watch.check()
@@ -193,7 +194,7 @@ def test_retry_after_timeout_runs_a_new_job_instead_of_the_stopping_one(emu, reg
         lambda: emu.set_speed(1.0, durations={"job_running": 0.3}),  # the next job runs fast
     )
     with new_dag("run_timeout_retry", retries=1) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, timeout=2)
     dr = run_dag(dag, register_dag)
     watch.check()
@@ -221,7 +222,7 @@ def test_blocking_timeout_is_kept_while_the_api_fails(emu, register_dag):
     )
     seen, on_failure = failure_recorder()
     with new_dag("run_timeout_503", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=False, timeout=1, transient_error_timeout=8)
     started = time.monotonic()
     dr = run_dag(dag, register_dag)
@@ -252,7 +253,7 @@ def test_on_kill_stops_the_job(emu, register_dag):
     cluster_id = available_cluster(emu)
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
     with new_dag("run_kill") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=False, execution_timeout=timedelta(seconds=1.5))
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "failed"}
@@ -264,7 +265,7 @@ def test_execution_timeout_while_deferred_stops_the_job(emu, register_dag):
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
     seen, on_failure = failure_recorder()
     with new_dag("run_exec_timeout", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=True, execution_timeout=timedelta(seconds=1.5))
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "failed"}
@@ -277,7 +278,7 @@ def test_timeout_stops_the_job(emu, register_dag, deferrable):
     cluster_id = available_cluster(emu)
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
     with new_dag("run_timeout") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, timeout=1)
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "failed"}
@@ -288,7 +289,7 @@ def test_no_wait_then_stop_job_operator_twice(emu, register_dag):
     cluster_id = available_cluster(emu)
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
     with new_dag("run_stop") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         start = run_job_task(wait_for_completion=False)
         stop = XplentyStopJobOperator(
             task_id="stop", job_id="{{ ti.xcom_pull('run_job', key='job_id') }}", poll_interval=POLL
@@ -316,7 +317,7 @@ def test_deferrable_run_job_through_the_shared_watcher(emu, register_dag, monkey
     monkeypatch.setenv("AIRFLOW__XPLENTY__SHARED_WATCHER", "True")
     cluster_id = available_cluster(emu)
     with new_dag("run_shared") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=True)
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "success"}
@@ -410,7 +411,7 @@ def test_variables_with_non_string_names_are_rejected_clearly(emu):
 def test_literal_variables_are_rendered_then_sent_as_quoted_literals(emu, register_dag):
     cluster_id = available_cluster(emu)
     with new_dag("run_literals") as dag:
-        dag.params = {"cluster_id": cluster_id, "path": "/in/it's"}
+        set_params(dag, {"cluster_id": cluster_id, "path": "/in/it's"})
         run_job_task(
             variables={"N": 10},
             literal_variables={"InputPath": "{{ params.path }}/{{ task.task_id }}", "Count": 3},
@@ -456,7 +457,7 @@ def test_rendered_variables_are_checked_before_any_request(emu, register_dag, li
     cluster_id = available_cluster(emu)
     seen, on_failure = failure_recorder()
     with new_dag("run_bad_literal", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id, "value": "a $HOME"}
+        set_params(dag, {"cluster_id": cluster_id, "value": "a $HOME"})
         run_job_task(literal_variables=literals)
     before = len(emu.requests()["requests"])
     dr = run_dag(dag, register_dag)
@@ -528,7 +529,7 @@ def test_timeout_message_says_when_the_job_could_not_be_stopped(emu, register_da
     emu.add_fault(kind="server_error", status=500, path_contains="/jobs/", method="DELETE", count=10**6)
     seen, on_failure = failure_recorder()
     with new_dag("run_timeout_stop_fails", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, timeout=1)
     dr = run_dag(dag, register_dag)
     emu.clear_faults()
@@ -584,7 +585,7 @@ def test_giving_up_on_api_errors_says_what_happens_to_the_job(emu, register_dag,
     watch = when(lambda: running_job(emu) is not None, lambda: fail_status_reads(emu, "jobs"))
     seen, on_failure = failure_recorder()
     with new_dag("run_api_errors", on_failure_callback=on_failure) as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, transient_error_timeout=0)
     dr = run_dag(dag, register_dag)
     watch.check()
@@ -599,7 +600,7 @@ def test_execution_timeout_without_stop_on_kill_leaves_the_job_running(emu, regi
     cluster_id = available_cluster(emu)
     emu.set_speed(1.0, durations={**FAST_JOBS, "job_running": 60})
     with new_dag("run_exec_timeout_keep") as dag:
-        dag.params = {"cluster_id": cluster_id}
+        set_params(dag, {"cluster_id": cluster_id})
         run_job_task(deferrable=deferrable, stop_on_kill=False, execution_timeout=timedelta(seconds=1.5))
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"run_job": "failed"}
