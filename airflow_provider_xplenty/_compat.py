@@ -145,6 +145,7 @@ __all__ = [
     "XComArg",
     "conf",
     "dag_with_template_env",
+    "failed_task_instance",
     "get_async_connection",
     "keep_empty_renders",
     "task_left_deferred",
@@ -302,6 +303,43 @@ def xcom_from_metadata_db(dag_id: str, run_id: str, task_id: str, key: str, map_
             return None if row is None else model.deserialize_value(row)
         row = cast("Any", xcom).XCom.get_many(**kwargs, session=session).first()
         return None if row is None else row.value
+
+
+# -- notifier: which task failed ----------------------------------------------------------------------
+
+
+def failed_task_instance(context: Context | dict[str, Any]) -> Any:
+    """Return the task instance whose failure failed the run (for a DAG ``on_failure_callback``).
+
+    Airflow 3.2+ put the task that caused the failure in ``context["ti"]``. 2.11 to 3.1 put the
+    run's last task instance by task id there (often a teardown that succeeded): read the run's
+    latest failed task instance from the metadata DB (their DAG callbacks run where it is local).
+    Falls back to ``context["ti"]``.
+    """
+    ti: Any = context.get("ti")  # type: ignore[call-overload,unused-ignore]
+    state = str(getattr(getattr(ti, "state", None), "value", getattr(ti, "state", None)))
+    if AIRFLOW_V_3_2_PLUS or ti is None or state == "failed":
+        return ti
+    try:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            failed = (
+                session.query(TaskInstance)
+                .filter(
+                    TaskInstance.dag_id == ti.dag_id,
+                    TaskInstance.run_id == ti.run_id,
+                    TaskInstance.state == "failed",
+                )
+                .order_by(TaskInstance.end_date.desc())
+                .first()
+            )
+            if failed is not None:
+                session.expunge(failed)
+    except Exception:
+        return ti
+    return ti if failed is None else failed
 
 
 # -- notifier: rendering templates --------------------------------------------------------------------

@@ -58,6 +58,7 @@ __all__ = [
     "TaskDeferred",
     "dag_test",
     "get_current_context",
+    "operator_link_url",
     "serde",
     "set_params",
     "task",
@@ -77,7 +78,14 @@ def dag_test(dag: Any, logical_date: Any = _NOTSET, *, run_after: Any = None, ru
             kwargs["run_after"] = run_after
         return dag.test(**kwargs)
     date = None if logical_date is _NOTSET else logical_date
-    return dag.test(execution_date=date or run_after, run_conf=run_conf)
+    try:
+        return dag.test(execution_date=date or run_after, run_conf=run_conf)
+    except AirflowTaskTimeout:
+        # 2.11's dag.test() re-raises a task's execution_timeout after marking the task failed and
+        # calling its on_kill (a worker would record it and go on): return the run, as 3.x does.
+        from airflow.models.dagrun import DagRun
+
+        return DagRun.find(dag_id=dag.dag_id)[-1]
 
 
 def set_params(dag: Any, params: dict[str, Any]) -> None:
@@ -88,6 +96,22 @@ def set_params(dag: Any, params: dict[str, Any]) -> None:
     from airflow.models.param import ParamsDict
 
     dag.params = ParamsDict(params)
+
+
+def operator_link_url(dag: Any, dag_run: Any, task_id: str) -> Any:
+    """The URL the task's operator link shows for this run.
+
+    3.0+: the worker computes it at task end and stores it as the XCom ``_link_<class>``. 2.11: the
+    webserver computes it when the page is shown, as done here.
+    """
+    task = dag.get_task(task_id)
+    (link,) = task.operator_extra_links
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow_provider_xplenty._compat import xcom_from_metadata_db
+
+        key = f"_link_{type(link).__name__}"
+        return xcom_from_metadata_db(dag_run.dag_id, dag_run.run_id, task_id, key, -1)
+    return link.get_link(task, ti_key=dag_run.get_task_instance(task_id).key)
 
 
 def serde() -> Any:
@@ -131,6 +155,24 @@ def register_dag_function(root: Any) -> Any:
         return dag
 
     return _register
+
+
+def let_operators_execute_in_any_thread() -> None:
+    """Airflow 2.11: ``op.execute()`` called in a thread other than the one that imported Airflow
+    fails (``'_thread._local' object has no attribute 'callers'``): its ``ExecutorSafeguard``
+    initialises a thread-local in the importing thread only. Tests run operators in threads.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        return
+    import threading
+
+    from airflow.models.baseoperator import ExecutorSafeguard
+
+    class _Callers(threading.local):
+        def __init__(self) -> None:
+            self.callers: dict[str, Any] = {}
+
+    ExecutorSafeguard._sentinel = _Callers()
 
 
 def backport_dag_test_fixes_of_airflow_3_3() -> None:

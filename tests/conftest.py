@@ -28,7 +28,8 @@ os.environ.update(
 
 from importlib.metadata import version as _dist_version  # noqa: E402
 
-if int(_dist_version("apache-airflow").split(".")[0]) < 3:
+_AIRFLOW_MAJOR = int(_dist_version("apache-airflow").split(".")[0])
+if _AIRFLOW_MAJOR < 3:
     # Airflow 2.11's unit_tests.cfg (unit_test_mode) sets LocalExecutor, which it refuses with SQLite
     # ("cannot use SQLite with the LocalExecutor", raised by reschedule-mode sensors). 3.x has no
     # SequentialExecutor.
@@ -45,6 +46,14 @@ def airflow_db() -> None:
 
     db.resetdb()
     backport_dag_test_fixes_of_airflow_3_3()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _operators_execute_in_any_thread() -> None:
+    if _AIRFLOW_MAJOR < 3:
+        from _airflow_compat import let_operators_execute_in_any_thread
+
+        let_operators_execute_in_any_thread()
 
 
 @pytest.fixture(scope="session")

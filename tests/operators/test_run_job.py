@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import airflow
 import pytest
-from _airflow_compat import set_params
+from _airflow_compat import operator_link_url, set_params
 from packaging.version import Version
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
@@ -81,7 +81,7 @@ def test_run_job_success(emu, register_dag, deferrable):
     for output in outputs:
         assert set(output) >= {"id", "name", "records_count", "preview"}
     # the extra link was stored at finalize time and points at the emulator's page
-    assert xcom(dr, "run_job", "_link_XplentyJobLink") == job["html_url"]
+    assert operator_link_url(dag, dr, "run_job") == job["html_url"]
 
 
 STOPPED = {"pending_stoppage", "stopping", "stopped"}
@@ -112,7 +112,7 @@ def test_run_job_failure_fails_task_with_error_text_and_link(emu, register_dag, 
     assert "Boom: input path /customers is empty" in seen[0]
     assert job["html_url"] in seen[0]
     assert xcom(dr, "run_job", "job_id") == job["id"]
-    assert xcom(dr, "run_job", "_link_XplentyJobLink") == job["html_url"]
+    assert operator_link_url(dag, dr, "run_job") == job["html_url"]
 
 
 @pytest.fixture()

@@ -32,8 +32,10 @@ def new_dag(prefix: str, **default_args: Any) -> Any:
 
 def run_dag(dag: Any, register_dag: Callable[[Any], Any]) -> Any:
     """Register and run the DAG in-process; return the DagRun."""
+    from _airflow_compat import dag_test
+
     register_dag(dag)
-    return dag.test()
+    return dag_test(dag)
 
 
 def states(dag_run: Any) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from _airflow_compat import AirflowFailException, set_params
+from _airflow_compat import AirflowFailException, operator_link_url, set_params
 from xplenty_dagtest import HOOK, new_dag, run_dag, states, try_numbers, xcom
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
@@ -66,7 +66,7 @@ def test_cluster_sensor_waits_until_available(emu, register_dag, mode):
     assert states(dr) == {"wait": "success"}
     assert emu.clusters()[0]["status"] in ("available", "idle")
     assert xcom(dr, "wait") in ("available", "idle")
-    assert xcom(dr, "wait", "_link_XplentyClusterLink") == cluster.html_url
+    assert operator_link_url(dag, dr, "wait") == cluster.html_url
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -120,7 +120,7 @@ def test_job_sensor(emu, register_dag, mode):
     assert try_numbers(dr)["bad"] == 1
     assert xcom(dr, "good") == "completed"
     assert any("Column 'total' is missing" in s for s in seen), seen
-    assert xcom(dr, "good", "_link_XplentyJobLink") == good.html_url
+    assert operator_link_url(dag, dr, "good") == good.html_url
 
 
 def test_deferrable_sensor_timeout(emu, register_dag):
