@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from _airflow_compat import dag_test, xcom_model
+from _airflow_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, dag_test, xcom_model
 
 from airflow_provider_xplenty.testing import SmtpSink
 
@@ -42,6 +42,10 @@ def test_api_key_never_appears(
     assert rows, "the run pushed no XCom: nothing was checked"
     out, err = capfd.readouterr()
     err += caplog.text  # Airflow 2.11 runs tasks in this process and logs through logging; 3.x prints
+    if AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS:
+        # Airflow 3.0's own task supervisor logs, at DEBUG level, each value it is asked to mask
+        # ("Sending request msg=MaskSecret(value=...)"): docs/operators.md, "Airflow versions".
+        out, err = (_without_mask_requests(text) for text in (out, err))
     assert "Xplenty job" in out + err, "the run's task output was not captured: nothing was checked"
     mail = "\n".join(str(m) for m in smtp_sink.messages)
     assert bool(mail) is fail
@@ -49,3 +53,7 @@ def test_api_key_never_appears(
     for form in _key_forms(xplenty_emulator.api_key):
         for where, text in (("output", out + err), ("XCom", xcoms), ("e-mail", mail), ("URLs", urls)):
             assert form not in text, f"the API key (as {form[:4]}...) appears in the {where}"
+
+
+def _without_mask_requests(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if "MaskSecret(" not in line)
