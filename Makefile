@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 AF_LANES := 2.11 3.0 3.1 3.2
 af_version = $(shell sed -n 's/^apache-airflow==//p' constraints-airflow-$(1).in)
 
-.PHONY: install lint typecheck test test-compat $(AF_LANES:%=test-compat-%) $(AF_LANES:%=constraints-%) demo emulator bench chaos chaos-quick ui clean chromium
+.PHONY: install lint typecheck test test-compat $(AF_LANES:%=test-compat-%) $(AF_LANES:%=constraints-%) $(AF_LANES:%=demo-%) demo emulator bench chaos chaos-quick ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ test-compat:
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# The demo on an older Airflow lane, e.g. `make demo-2.11`.
+$(AF_LANES:%=demo-%): demo-%: .venv-af%/.installed
+	.venv-af$*/bin/python scripts/demo.py
 
 emulator: install
 	$(BIN)/python -m airflow_provider_xplenty.emulator --host 127.0.0.1 --port 8999 --account-id demo --api-key demo-api-key --speed 1

@@ -82,12 +82,16 @@ def read_run(db: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, 
     con.row_factory = sqlite3.Row
     try:
         row = con.execute(
-            "SELECT run_id, state, logical_date FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
-            (DAG_ID,),
+            "SELECT * FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (DAG_ID,)
         ).fetchone()
         if row is None:
             return {}, [], {}
-        run = dict(row)
+        full = dict(row)  # Airflow 2.11 calls the logical date execution_date
+        run = {
+            "run_id": full["run_id"],
+            "state": full["state"],
+            "logical_date": full.get("logical_date", full.get("execution_date")),
+        }
         tasks = [
             dict(r)
             for r in con.execute(
