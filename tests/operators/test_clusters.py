@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from _airflow_compat import XFAIL_ON_3_0_DEFERRED_RETRY
+from _airflow_compat import XFAIL_ON_3_0_DEFERRED_RETRY, operator_link_url
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
 from airflow_provider_xplenty.exceptions import XplentyRejectedError
@@ -54,7 +54,7 @@ def test_create_cluster_waits_until_available(emu, register_dag, deferrable):
     assert xcom(dr, "create") == cluster["id"]
     assert xcom(dr, "create", "cluster_id") == cluster["id"]
     assert xcom(dr, "create", "html_url") == cluster["html_url"]
-    assert xcom(dr, "create", "_link_XplentyClusterLink") == cluster["html_url"]
+    assert operator_link_url(dag, dr, "create") == cluster["html_url"]
     history = [h["status"] for h in xcom(dr, "create", "status_history")]
     assert history[0] == "pending" and history[-1] == "available"
 
@@ -105,7 +105,7 @@ def test_terminate_waits_for_a_creating_cluster_then_terminates(emu, register_da
     (state,) = emu.clusters()
     assert state["status"] == "terminated"
     assert xcom(dr, "terminate") == "terminated"
-    assert xcom(dr, "terminate", "_link_XplentyClusterLink") == state["html_url"]
+    assert operator_link_url(dag, dr, "terminate") == state["html_url"]
 
 
 @MODES
