@@ -19,7 +19,20 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, XComArg, get_current_context, task
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, XComArg, get_current_context, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef,unused-ignore]
+    from airflow.models.dag import DAG  # type: ignore[assignment,no-redef]
+    from airflow.models.xcom_arg import XComArg  # type: ignore[assignment,no-redef]
+    from airflow.operators.python import get_current_context  # type: ignore[no-redef,attr-defined,unused-ignore]
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 2.11 to 3.1
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 from airflow_provider_xplenty.notifications import XplentySmtpNotifier
 from airflow_provider_xplenty.operators.cluster import (
@@ -34,6 +47,9 @@ CONN_ID = os.environ.get("XPLENTY_CONN_ID", "xplenty_default")
 POLL_INTERVAL = float(os.environ.get("XPLENTY_POLL_INTERVAL", "30"))
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("XPLENTY_RETRY_DELAY", "300")))
 RETRY_BACKOFF = float(os.environ.get("XPLENTY_RETRY_BACKOFF", "2.0"))
+#: ``retry_exponential_backoff`` is a multiplier (float) from Airflow 3.2; before, a bool (True doubles
+#: each delay), so there any multiplier above 1 means "exponential".
+BACKOFF: float | bool = RETRY_BACKOFF if Version(AIRFLOW_VERSION).release >= (3, 2) else RETRY_BACKOFF > 1
 SMTP_CONN_ID = os.environ.get("XPLENTY_ALERT_SMTP_CONN_ID") or None
 
 #: The run's date: the logical date of a scheduled run, or when a manual run (which has no logical
@@ -47,7 +63,7 @@ ADDITIONAL_PACKAGE_IDS = [101, 102]  # load_customers, enrich_orders: step 7, on
 RETRIES: dict[str, Any] = {
     "retries": 2,
     "retry_delay": RETRY_DELAY,
-    "retry_exponential_backoff": RETRY_BACKOFF,
+    "retry_exponential_backoff": BACKOFF,
     "max_retry_delay": timedelta(hours=1),
 }
 
@@ -167,8 +183,6 @@ with DAG(
 
         A wrong answer fails at once (``AirflowFailException``): reading it again cannot change it.
         """
-        from airflow.sdk.exceptions import AirflowFailException
-
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
         hook = XplentyHook(CONN_ID)

@@ -12,8 +12,22 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
+
+try:  # Airflow 3
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG, Param, get_current_context, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef,unused-ignore]
+    from airflow.models.dag import DAG  # type: ignore[assignment,no-redef]
+    from airflow.models.param import Param  # type: ignore[assignment,no-redef]
+    from airflow.operators.empty import EmptyOperator  # type: ignore[no-redef]
+    from airflow.operators.python import get_current_context  # type: ignore[no-redef]
+try:  # Airflow 3.2+
+    from airflow.sdk.exceptions import AirflowFailException
+except ImportError:  # Airflow 2.11 to 3.1
+    from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
 from airflow_provider_xplenty.operators.cluster import (
     XplentyCreateClusterOperator,
@@ -28,7 +42,9 @@ RETRY_DELAY = timedelta(seconds=float(os.environ.get("XPLENTY_RETRY_DELAY", "60"
 
 #: Every task may retry: each is safe to retry (see "Retries" in the DAG doc). A wrong package or
 #: an unusable cluster fails at once (AirflowFailException): retrying cannot fix the form's input.
-RETRIES: dict[str, Any] = {"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": 2.0}
+#: The back-off is a multiplier (float) from Airflow 3.2; before, a bool (True doubles each delay).
+BACKOFF: float | bool = 2.0 if Version(AIRFLOW_VERSION).release >= (3, 2) else True
+RETRIES: dict[str, Any] = {"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": BACKOFF}
 
 DOC = """
 ### Run an Xplenty package by hand
@@ -118,8 +134,6 @@ with DAG(
     @task
     def resolve_package() -> int:
         """Return the package id for the ``package`` param (an id or an exact name)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from airflow_provider_xplenty.exceptions import XplentyConfigError, XplentyNotFoundError
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 
@@ -187,8 +201,6 @@ with DAG(
     @task(trigger_rule="none_failed_min_one_success")
     def use_cluster() -> int:
         """Return the cluster to run on: the one given in the params, else the one just created."""
-        from airflow.sdk.exceptions import AirflowFailException
-
         from airflow_provider_xplenty.hooks.xplenty import XplentyHook
         from airflow_provider_xplenty.models import ClusterStatus
 

@@ -56,11 +56,22 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
 
 
+#: Airflow's CLI; on 3.0-3.2 with the fix 3.3 made to ``dags test`` (wait for the in-process
+#: Execution API's lifespan, else "KeyError: 'svcs_registry'" under load), shared with the tests.
+_AIRFLOW_CLI = (
+    "import sys; sys.path.insert(0, 'tests'); sys.argv[0] = 'airflow'\n"
+    "from _airflow_compat import backport_dag_test_fixes_of_airflow_3_3\n"
+    "backport_dag_test_fixes_of_airflow_3_3()\n"
+    "from airflow.__main__ import main\n"
+    "sys.exit(main())\n"
+)
+
+
 def airflow(args: list[str], env: dict[str, str], log_path: Path, timeout: float) -> tuple[int, float]:
     started = time.monotonic()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(VENV_BIN / "airflow"), *args],
+            [sys.executable, "-c", _AIRFLOW_CLI, *args],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -82,12 +93,16 @@ def read_run(db: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, 
     con.row_factory = sqlite3.Row
     try:
         row = con.execute(
-            "SELECT run_id, state, logical_date FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1",
-            (DAG_ID,),
+            "SELECT * FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (DAG_ID,)
         ).fetchone()
         if row is None:
             return {}, [], {}
-        run = dict(row)
+        full = dict(row)  # Airflow 2.11 calls the logical date execution_date
+        run = {
+            "run_id": full["run_id"],
+            "state": full["state"],
+            "logical_date": full.get("logical_date", full.get("execution_date")),
+        }
         tasks = [
             dict(r)
             for r in con.execute(

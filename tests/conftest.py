@@ -26,65 +26,42 @@ os.environ.update(
     }
 )
 
+from importlib.metadata import version as _dist_version  # noqa: E402
+
+_AIRFLOW_MAJOR = int(_dist_version("apache-airflow").split(".")[0])
+if _AIRFLOW_MAJOR < 3:
+    # Airflow 2.11's unit_tests.cfg (unit_test_mode) sets LocalExecutor, which it refuses with SQLite
+    # ("cannot use SQLite with the LocalExecutor", raised by reschedule-mode sensors). 3.x has no
+    # SequentialExecutor.
+    os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
+
 import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Create Airflow's tables once per session (about 1-2 s); request it in tests that run DAGs."""
+    from _airflow_compat import backport_dag_test_fixes_of_airflow_3_3
     from airflow.utils import db
 
     db.resetdb()
-    _backport_dag_test_fixes_of_airflow_3_3()
+    backport_dag_test_fixes_of_airflow_3_3()
 
 
-def _backport_dag_test_fixes_of_airflow_3_3() -> None:
-    """On Airflow 3.2, give ``dag.test()`` two fixes 3.3 made to it; only the test harness changes.
+@pytest.fixture(scope="session", autouse=True)
+def _operators_execute_in_any_thread() -> None:
+    if _AIRFLOW_MAJOR < 3:
+        from _airflow_compat import let_operators_execute_in_any_thread
 
-    - Task callbacks get ``context["exception"]``: a 3.2 worker (``task_runner.main``) sets it before
-      ``finalize()`` runs ``on_failure_callback``, but 3.2's in-process ``dag.test()`` supervisor does
-      not, so callbacks saw ``None`` there (3.3 sets it in both).
-    - One in-process Execution API per process: 3.2 builds a new FastAPI app for every task and
-      trigger run (1-3 s of CPU each; the compat run took 6 minutes), 3.3 caches it.
-    """
-    import functools
-
-    from airflow import __version__
-    from airflow.sdk.execution_time import supervisor, task_runner
-    from packaging.version import Version
-
-    if Version(__version__) >= Version("3.3") or getattr(task_runner.finalize, "_xplenty_shim", False):
-        return
-    original = task_runner.finalize
-
-    def finalize(ti, state, context, log, error=None):  # type: ignore[no-untyped-def]
-        context["exception"] = error
-        return original(ti, state, context, log, error)
-
-    finalize._xplenty_shim = True  # type: ignore[attr-defined]
-    task_runner.finalize = finalize
-    supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(supervisor.in_process_api_server)
+        let_operators_execute_in_any_thread()
 
 
 @pytest.fixture(scope="session")
 def register_dag(airflow_db):  # type: ignore[no-untyped-def]
-    """Return a function that serialises a DAG built inside a test so ``dag.test()`` accepts it.
+    """Return a function that serialises a DAG built inside a test so ``dag.test()`` accepts it."""
+    from _airflow_compat import register_dag_function
 
-    Otherwise ``dag.test()`` fails with "Cannot create DagRun ... because the dag is not serialized";
-    the bundles are synced first, or the ``INSERT INTO dag`` breaks a foreign key.
-    """
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-
-    def _register(dag):  # type: ignore[no-untyped-def]
-        bag = DagBag(dag_folder=str(_ROOT / "example_dags"), collect_dags=False)
-        bag.bag_dag(dag)
-        sync_bag_to_db(bag, "dags-folder", None)
-        return dag
-
-    return _register
+    return register_dag_function(_ROOT)
 
 
 @pytest.fixture(autouse=True)

@@ -95,3 +95,35 @@ def connected_message(cfg: ClientConfig, status: RateLimitStatus) -> str:
         f"Connected to Xplenty account `{cfg.account_id}` at {cfg.base_url}: "
         f"{status.remaining} of {status.limit} hourly API credits left"
     )
+
+
+def connection_form_widgets() -> dict[str, Any]:
+    """The connection form's extra fields on Airflow 2.11 to 3.1 (3.2+ reads ``conn-fields``).
+
+    Built from the provider info's ``conn-fields``, so both forms show the same fields. The form
+    libraries are imported here only: the UI calls this, tasks never do.
+    """
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import StringField
+
+    # StringField: Airflow drops the whole hook from the form if a field is a FloatField.
+    return {
+        name: StringField(
+            lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
+        )
+        for name, field in _connection_type()["conn-fields"].items()
+    }
+
+
+def ui_field_behaviour() -> dict[str, Any]:
+    """Labels, placeholders and hidden fields of the form on Airflow 2.11 to 3.1 (as ``conn-fields``)."""
+    behaviour = _connection_type()["ui-field-behaviour"]
+    return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
+
+def _connection_type() -> dict[str, Any]:
+    from airflow_provider_xplenty.get_provider_info import get_provider_info
+
+    connection_type: dict[str, Any] = get_provider_info()["connection-types"][0]
+    return connection_type

@@ -17,10 +17,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_xplenty._compat import AirflowNotFoundException
+from airflow_provider_xplenty._compat import AirflowNotFoundException, get_async_connection
 from airflow_provider_xplenty.hooks import _flows as flows
 from airflow_provider_xplenty.hooks import _operations as ops
-from airflow_provider_xplenty.hooks._base import XplentyHookBase, connected_message
+from airflow_provider_xplenty.hooks._base import (
+    XplentyHookBase,
+    connected_message,
+    connection_form_widgets,
+    ui_field_behaviour,
+)
 from airflow_provider_xplenty.hooks._flows import EXPIRE_FIELDS
 from airflow_provider_xplenty.hooks._http.config import ClientConfig
 from airflow_provider_xplenty.hooks._http.plans import (
@@ -76,6 +81,17 @@ class XplentyHook(XplentyHookBase):
     """
 
     _session: requests.Session | None = None
+
+    # -- connection form (Airflow 2.11 to 3.1 only look for these on the hook class itself) -------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields (the ``timeout`` extra)."""
+        return connection_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Labels, placeholders and hidden fields of the connection form."""
+        return ui_field_behaviour()
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
@@ -502,7 +518,7 @@ class XplentyAsyncHook(XplentyHookBase):
     """Talk to the Xplenty API with ``httpx.AsyncClient``; same methods as :class:`XplentyHook`, awaitable.
 
     ``list_*`` / ``search_*`` return async iterators (``async for``). The connection is read with
-    ``BaseHook.aget_connection`` on first use, so the hook is safe inside triggers.
+    ``_compat.get_async_connection`` on first use, so the hook is safe inside triggers.
 
     :param xplenty_conn_id: Airflow connection id.
     :param timeout: read timeout in seconds (default: the connection's ``timeout`` extra, else 60).
@@ -519,7 +535,7 @@ class XplentyAsyncHook(XplentyHookBase):
         """Return the resolved connection settings (read once, on first use)."""
         if self._config is None:
             try:
-                conn = await self.aget_connection(self.xplenty_conn_id)
+                conn = await get_async_connection(self.xplenty_conn_id)
             except AirflowNotFoundException as exc:
                 raise self._not_found(exc) from None
             self._configure(conn)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow_provider_xplenty._compat import (
     SmtpNotifier,
     dag_with_template_env,
+    failed_task_instance,
     keep_empty_renders,
     xcom_from_metadata_db,
 )
@@ -200,7 +201,7 @@ class XplentySmtpNotifier(SmtpNotifier):
     # -- details --------------------------------------------------------------------------------
     def collect_details(self, context: Context) -> dict[str, Any]:
         """Return the ``xplenty`` template variables for this failure (never raises)."""
-        ti: Any = context.get("ti")
+        ti: Any = failed_task_instance(context)
         details: dict[str, Any] = {
             "task_id": getattr(ti, "task_id", None) or "(unknown)",
             "map_index": getattr(ti, "map_index", None),

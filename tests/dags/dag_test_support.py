@@ -60,17 +60,6 @@ def task_states(dag_run: Any) -> dict[str, str]:
 
 def xcom(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
     """Read one XCom of a finished DAG run from the metadata DB."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
+    from airflow_provider_xplenty._compat import xcom_from_metadata_db
 
-    with create_session() as session:
-        query = XComModel.get_many(
-            run_id=dag_run.run_id,
-            dag_ids=dag_run.dag_id,
-            task_ids=task_id,
-            key=key,
-            map_indexes=map_index,
-            limit=1,
-        )
-        row = session.scalars(query).first()
-        return None if row is None else XComModel.deserialize_value(row)
+    return xcom_from_metadata_db(dag_run.dag_id, dag_run.run_id, task_id, key, map_index)

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from _airflow_compat import AIRFLOW_V_3_0_PLUS, XFAIL_ON_3_0_DEFERRED_RETRY, dag_test
 from dag_test_support import ALERT_TO, task_states, xcom
 
 from airflow_provider_xplenty.testing import SmtpSink
@@ -44,7 +45,7 @@ def _assert_no_active_cluster(emulator: Any) -> None:
 
 
 def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -71,10 +72,11 @@ def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     assert smtp_sink.messages == []
 
 
+@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="Input /input20250101 not found", count=3)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -100,10 +102,11 @@ def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSi
     assert "Clusters that may still be up" not in body  # the teardown terminated it
 
 
+@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="transient", count=1)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -115,7 +118,7 @@ def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: 
 def test_cluster_provisioning_error(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="cluster_failure", message="Not enough capacity in us-east-1")
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -139,7 +142,7 @@ def test_mapped_job_fails_alert_names_the_map_index(
 ) -> None:
     emulator.add_fault(kind="job_failure", package_id=102, message="enrich_orders: bad schema", count=3)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -160,9 +163,9 @@ def test_manual_trigger_without_logical_date_uses_the_trigger_date(
 ) -> None:
     run_after = datetime(2025, 3, 4, 5, 6, tzinfo=timezone.utc)
 
-    dag_run = daily_dag.test(logical_date=None, run_after=run_after)
+    dag_run = dag_test(daily_dag, logical_date=None, run_after=run_after)
 
-    assert dag_run.logical_date is None
+    assert dag_run.logical_date is None or not AIRFLOW_V_3_0_PLUS  # 2.11: every run has one
     assert dag_run.state == "success", task_states(dag_run)
     (cluster,) = emulator.clusters()
     assert cluster["name"] == "DailyCluster_20250304"

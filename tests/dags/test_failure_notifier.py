@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from _airflow_compat import dag_test
 from dag_test_support import ALERT_TO
 
 from airflow_provider_xplenty.testing import SmtpSink
@@ -14,7 +15,7 @@ START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 
 def _probe_dag(dag_id: str, fail_tries: int, register_dag: Any, **notifier_kwargs: Any) -> Any:
-    from airflow.sdk import DAG, get_current_context, task
+    from _airflow_compat import DAG, get_current_context, task
 
     from airflow_provider_xplenty.notifications import XplentySmtpNotifier
 
@@ -40,7 +41,7 @@ def _probe_dag(dag_id: str, fail_tries: int, register_dag: Any, **notifier_kwarg
 
 def test_one_email_when_every_try_fails(register_dag: Any, smtp_sink: SmtpSink) -> None:
     dag = _probe_dag("notifier_probe_fail", 3, register_dag)
-    dag_run = dag.test(logical_date=START)
+    dag_run = dag_test(dag, logical_date=START)
     assert dag_run.state == "failed"
     assert len(smtp_sink.messages) == 1
     msg = smtp_sink.messages[0]
@@ -55,7 +56,7 @@ def test_one_email_when_every_try_fails(register_dag: Any, smtp_sink: SmtpSink) 
 
 def test_no_email_when_a_retry_succeeds(register_dag: Any, smtp_sink: SmtpSink) -> None:
     dag = _probe_dag("notifier_probe_recover", 1, register_dag)
-    dag_run = dag.test(logical_date=START)
+    dag_run = dag_test(dag, logical_date=START)
     assert dag_run.state == "success"
     assert smtp_sink.messages == []
 
@@ -65,14 +66,14 @@ def test_no_recipients_sends_nothing(
 ) -> None:
     monkeypatch.delenv("AIRFLOW_VAR_XPLENTY_ALERT_EMAILS")
     dag = _probe_dag("notifier_probe_norcpt", 3, register_dag)
-    dag_run = dag.test(logical_date=START)
+    dag_run = dag_test(dag, logical_date=START)
     assert dag_run.state == "failed"
     assert smtp_sink.messages == []
 
 
 def test_recipients_from_a_param(register_dag: Any, smtp_sink: SmtpSink) -> None:
     dag = _probe_dag("notifier_probe_param", 3, register_dag, to="{{ params.get('alert_to', '') }}")
-    dag_run = dag.test(logical_date=None, run_conf={"alert_to": "param@example.com"})
+    dag_run = dag_test(dag, logical_date=None, run_conf={"alert_to": "param@example.com"})
     assert dag_run.state == "failed"
     assert [e["to"] for e in smtp_sink.envelopes] == [["param@example.com"]]
 
@@ -80,7 +81,7 @@ def test_recipients_from_a_param(register_dag: Any, smtp_sink: SmtpSink) -> None
 def test_task_level_callback_sends_one_email_after_the_last_try(
     register_dag: Any, smtp_sink: SmtpSink
 ) -> None:
-    from airflow.sdk import DAG, get_current_context, task
+    from _airflow_compat import DAG, get_current_context, task
 
     from airflow_provider_xplenty.notifications import XplentySmtpNotifier
 
@@ -95,7 +96,7 @@ def test_task_level_callback_sends_one_email_after_the_last_try(
         always_fails()
     register_dag(dag)
 
-    dag_run = dag.test(logical_date=START)
+    dag_run = dag_test(dag, logical_date=START)
 
     assert dag_run.state == "failed"
     assert len(smtp_sink.messages) == 1

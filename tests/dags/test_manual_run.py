@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from _airflow_compat import AIRFLOW_V_3_0_PLUS, XFAIL_ON_3_0_DEFERRED_RETRY, dag_test
 from dag_test_support import task_states, xcom
 
 SPEED = 100.0
@@ -25,10 +26,10 @@ def test_manual_run_creates_a_cluster_runs_by_name_and_terminates(manual_dag: An
         "cluster_id": None,
         "terminate_cluster": True,
     }
-    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf=conf)
 
     states = task_states(dag_run)
-    assert dag_run.logical_date is None
+    assert dag_run.logical_date is None or not AIRFLOW_V_3_0_PLUS  # 2.11: every run has one
     assert dag_run.state == "success", states
     assert states == {
         **dict.fromkeys(
@@ -62,7 +63,8 @@ def test_manual_run_reuses_a_cluster_and_keeps_it(manual_dag: Any, emulator: Any
     existing = XplentyHook().create_cluster(nodes=2, type="production", name="shared")
     emulator.advance(120)  # provisioned
 
-    dag_run = manual_dag.test(
+    dag_run = dag_test(
+        manual_dag,
         logical_date=None,
         run_conf={"package": 101, "cluster_id": existing.id, "terminate_cluster": False},
     )
@@ -86,7 +88,7 @@ def test_manual_run_with_an_unusable_package_fails_before_any_cluster(
     manual_dag: Any, emulator: Any, package: Any
 ) -> None:
     emulator.seed(packages=[{"account_id": "demo", "id": 700, "name": "old_rollup", "status": "archived"}])
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": package})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": package})
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -110,7 +112,9 @@ def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
 
     # Under dag.test() the tasks run in this process on the DAG's own task objects.
     monkeypatch.setattr(manual_dag.get_task("use_cluster"), "python_callable", broken_use_cluster)
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101, "terminate_cluster": terminate})
+    dag_run = dag_test(
+        manual_dag, logical_date=None, run_conf={"package": 101, "terminate_cluster": terminate}
+    )
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -132,13 +136,14 @@ def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
         assert "[airflow-run:" not in cluster["description"]
 
 
+@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emulator: Any) -> None:
     # Every try's cluster goes pending -> creating -> error (create_cluster retries twice, each
     # time with a new cluster: the failed one was terminated, so there is nothing to adopt).
     for _ in range(3):
         emulator.add_fault(kind="cluster_failure")
 
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": 101})
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -153,10 +158,11 @@ def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emul
     assert [c["status"] for c in clusters] == ["terminated"] * 3
 
 
+@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_manual_run_retries_a_cluster_that_failed_to_provision(manual_dag: Any, emulator: Any) -> None:
     emulator.add_fault(kind="cluster_failure")  # only the first try's cluster ends in error
 
-    dag_run = manual_dag.test(logical_date=None, run_conf={"package": 101})
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf={"package": 101})
 
     states = task_states(dag_run)
     assert dag_run.state == "success", states
@@ -174,7 +180,7 @@ def test_manual_run_sends_form_values_as_escaped_literals(manual_dag: Any, emula
     """The form's values are plain text: a quote cannot end the literal and start an expression."""
     conf = {"package": 101, "variables": {"InputPath": INJECTION, "OutputPath": "/out\\put"}}
 
-    dag_run = manual_dag.test(logical_date=None, run_conf=conf)
+    dag_run = dag_test(manual_dag, logical_date=None, run_conf=conf)
 
     assert dag_run.state == "success", task_states(dag_run)
     (job,) = emulator.jobs()
@@ -202,8 +208,9 @@ def test_manual_run_form_refuses_bad_variables(
     manual_dag: Any, emulator: Any, variables: dict[str, Any], match: str
 ) -> None:
     """The form checks names and value types when the run is triggered; the operator checks again."""
-    from airflow.sdk.exceptions import ParamValidationError
+    from _airflow_compat import ParamValidationError
 
-    with pytest.raises(ParamValidationError, match=match):
-        manual_dag.test(logical_date=None, run_conf={"package": 101, "variables": variables})
+    # Airflow 3.2.2's dag.test() reports it as a plain ValueError ("Invalid input for param ...").
+    with pytest.raises((ParamValidationError, ValueError), match=match):
+        dag_test(manual_dag, logical_date=None, run_conf={"package": 101, "variables": variables})
     assert emulator.jobs() == [] and emulator.clusters() == []

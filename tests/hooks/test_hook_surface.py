@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from airflow.sdk import BaseHook
 
+from airflow_provider_xplenty._compat import BaseHook
 from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook, XplentyHook
 
 #: Public names only one hook has, and why.
@@ -22,6 +22,9 @@ SYNC_ONLY = {
     "config": "property; the async hook reads the connection with `await get_config()`",
     "get_conn": "the requests.Session (BaseHook's convention); the async hook's httpx client is "
     "private, one per event loop",
+    "get_connection_form_widgets": "the connection form on Airflow 2.11-3.1, read from the hook class "
+    "named in the provider info",
+    "get_ui_field_behaviour": "the connection form's labels on Airflow 2.11-3.1, same reason",
 }
 ASYNC_ONLY = {
     "get_config": "coroutine twin of the sync hook's `config` property",

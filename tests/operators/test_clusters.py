@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+from _airflow_compat import XFAIL_ON_3_0_DEFERRED_RETRY, operator_link_url
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
 from airflow_provider_xplenty.exceptions import XplentyRejectedError
@@ -53,7 +54,7 @@ def test_create_cluster_waits_until_available(emu, register_dag, deferrable):
     assert xcom(dr, "create") == cluster["id"]
     assert xcom(dr, "create", "cluster_id") == cluster["id"]
     assert xcom(dr, "create", "html_url") == cluster["html_url"]
-    assert xcom(dr, "create", "_link_XplentyClusterLink") == cluster["html_url"]
+    assert operator_link_url(dag, dr, "create") == cluster["html_url"]
     history = [h["status"] for h in xcom(dr, "create", "status_history")]
     assert history[0] == "pending" and history[-1] == "available"
 
@@ -104,7 +105,7 @@ def test_terminate_waits_for_a_creating_cluster_then_terminates(emu, register_da
     (state,) = emu.clusters()
     assert state["status"] == "terminated"
     assert xcom(dr, "terminate") == "terminated"
-    assert xcom(dr, "terminate", "_link_XplentyClusterLink") == state["html_url"]
+    assert operator_link_url(dag, dr, "terminate") == state["html_url"]
 
 
 @MODES
@@ -155,7 +156,7 @@ def test_teardown_terminates_cluster_when_the_job_fails(emu, register_dag):
 @MODES
 def test_kill_while_waiting_for_the_cluster_leaves_no_cluster_behind(emu, deferrable):
     """Kill a create that is really waiting: worker on_kill (blocking) or the trigger's on_kill (deferred)."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from _airflow_compat import TaskDeferred
 
     emu.set_speed(1.0, durations={**FAST_CLUSTERS, "cluster_creating": 60})
     op = create_task(deferrable=deferrable, terminate_on_idle=False, timeout=3)
@@ -200,6 +201,7 @@ def _run(op, outcome):
         outcome.append(error)
 
 
+@XFAIL_ON_3_0_DEFERRED_RETRY
 @MODES
 def test_retry_after_a_failure_while_waiting_adopts_the_cluster(emu, register_dag, deferrable):
     """Try 1 fails while the cluster provisions; the retry waits on that cluster: one cluster total."""

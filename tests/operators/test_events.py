@@ -46,7 +46,7 @@ def emu(xplenty_emulator):
 
 def resumed_elsewhere(make_task, emu):
     """Defer a fresh task; return the id it deferred on and what Airflow resumes a new copy with."""
-    from airflow.sdk.exceptions import TaskDeferred
+    from _airflow_compat import TaskDeferred
 
     with pytest.raises(TaskDeferred) as deferred:
         make_task().execute(context={})
@@ -108,7 +108,7 @@ def test_deferred_trigger_polls_first_one_interval_after_the_check(emu):
     """The task read the status just before deferring: the trigger's first poll waits an interval."""
     import time
 
-    from airflow.sdk.exceptions import TaskDeferred
+    from _airflow_compat import TaskDeferred
 
     task = XplentyCreateClusterOperator(task_id="create", nodes=2, deferrable=True, poll_interval=45)
     before = time.time()

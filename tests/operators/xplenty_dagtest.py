@@ -19,7 +19,7 @@ HOOK = {"retry_limit": 1, "retry_backoff": 0.05, "retry_max_seconds": 2}
 
 def new_dag(prefix: str, **default_args: Any) -> Any:
     """Return a fresh DAG (unique id) with the fast defaults."""
-    from airflow.sdk import DAG
+    from _airflow_compat import DAG
 
     return DAG(
         dag_id=f"{prefix}_{uuid.uuid4().hex[:8]}",
@@ -32,8 +32,10 @@ def new_dag(prefix: str, **default_args: Any) -> Any:
 
 def run_dag(dag: Any, register_dag: Callable[[Any], Any]) -> Any:
     """Register and run the DAG in-process; return the DagRun."""
+    from _airflow_compat import dag_test
+
     register_dag(dag)
-    return dag.test()
+    return dag_test(dag)
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -51,20 +53,9 @@ def try_numbers(dag_run: Any) -> dict[str, int]:
 
 def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     """Read one XCom value of a finished DagRun from the metadata DB."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from airflow_provider_xplenty._compat import xcom_from_metadata_db
 
-    with create_session() as session:
-        row = session.execute(
-            select(XComModel.value).where(
-                XComModel.dag_id == dag_run.dag_id,
-                XComModel.run_id == dag_run.run_id,
-                XComModel.task_id == task_id,
-                XComModel.key == key,
-            )
-        ).first()
-    return None if row is None else XComModel.deserialize_value(row)
+    return xcom_from_metadata_db(dag_run.dag_id, dag_run.run_id, task_id, key, -1)
 
 
 class When(threading.Thread):

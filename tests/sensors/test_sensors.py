@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from _airflow_compat import AirflowFailException, operator_link_url, set_params
 from xplenty_dagtest import HOOK, new_dag, run_dag, states, try_numbers, xcom
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
@@ -61,12 +61,12 @@ def test_cluster_sensor_waits_until_available(emu, register_dag, mode):
     cluster = XplentyHook().create_cluster(nodes=2)
     with new_dag("cluster_sensor") as dag:
         XplentyClusterSensor(task_id="wait", cluster_id="{{ params.cid }}", **sensor_kwargs(mode))
-        dag.params = {"cid": cluster.id}
+        set_params(dag, {"cid": cluster.id})
     dr = run_dag(dag, register_dag)
     assert states(dr) == {"wait": "success"}
     assert emu.clusters()[0]["status"] in ("available", "idle")
     assert xcom(dr, "wait") in ("available", "idle")
-    assert xcom(dr, "wait", "_link_XplentyClusterLink") == cluster.html_url
+    assert operator_link_url(dag, dr, "wait") == cluster.html_url
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -120,7 +120,7 @@ def test_job_sensor(emu, register_dag, mode):
     assert try_numbers(dr)["bad"] == 1
     assert xcom(dr, "good") == "completed"
     assert any("Column 'total' is missing" in s for s in seen), seen
-    assert xcom(dr, "good", "_link_XplentyJobLink") == good.html_url
+    assert operator_link_url(dag, dr, "good") == good.html_url
 
 
 def test_deferrable_sensor_timeout(emu, register_dag):
@@ -167,7 +167,7 @@ def test_cluster_sensor_waits_for_termination(emu, register_dag, mode):
 )
 def test_deferred_sensor_timeouts_raise_what_airflow_expects(reason, raised):
     """execution_timeout is a task timeout (retried when retries are left); the sensor timeout is not."""
-    from airflow.sdk import exceptions
+    import _airflow_compat as exceptions
 
     sensor = XplentyJobSensor(task_id="wait", job_id=5001, deferrable=True, timeout=60)
     event = {

@@ -43,7 +43,9 @@ def test_trigger_round_trips_through_airflow_storage(trigger):
 
 
 def test_task_runner_serde_accepts_kwargs():
-    from airflow.sdk.serde import deserialize, serialize
+    from _airflow_compat import serde
+
+    deserialize, serialize = serde().deserialize, serde().serialize
 
     for trigger in TRIGGERS:
         _, kwargs = trigger.serialize()

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from _airflow_compat import AIRFLOW_V_3_0_PLUS
 
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.triggers.xplenty import XplentyClusterTrigger, XplentyJobTrigger, validate_event
@@ -221,6 +222,7 @@ def test_on_kill_detection_matches_the_airflow_version():
         (RuntimeError("API down"), -1, False),  # state unreadable: do not stop
     ],
 )
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="2.11 triggerers read the metadata DB instead")
 def test_airflow_3_2_cancelled_by_user_reads_the_task_state(monkeypatch, states, map_index, expected):
     """The 3.2 fallback asks the Execution API for the deferred task's state (the triggerer answers)."""
     from types import SimpleNamespace
@@ -240,3 +242,38 @@ def test_airflow_3_2_cancelled_by_user_reads_the_task_state(monkeypatch, states,
     trigger.task_instance = SimpleNamespace(dag_id="d", task_id="wait", run_id="run", map_index=map_index)
     assert asyncio.run(trigger._cancelled_by_user()) is expected
     assert asked == [{"dag_id": "d", "task_ids": ["wait"], "run_ids": ["run"], "map_index": map_index}]
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [("deferred", False), ("failed", True), ("success", True), (None, True), ("scheduled", True)],
+)
+@pytest.mark.skipif(AIRFLOW_V_3_0_PLUS, reason="Airflow 2.11's triggerer reads the metadata DB")
+def test_airflow_2_cancelled_by_user_reads_the_task_state_from_the_db(airflow_db, state, expected):
+    """The 2.11 fallback reads the deferred task's state from the metadata DB (its triggerer has it)."""
+    import uuid
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    from _airflow_compat import DAG
+    from airflow.models.baseoperator import BaseOperator
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+
+    with DAG(f"cancel_{uuid.uuid4().hex[:8]}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        BaseOperator(task_id="wait")
+    run = dag.create_dagrun(
+        run_id="run",
+        run_type=DagRunType.MANUAL,
+        execution_date=datetime(2026, 1, 2, tzinfo=timezone.utc),
+        state="running",
+    )
+    with create_session() as session:
+        ti = run.get_task_instance("wait", session=session)
+        ti.state = state
+        session.merge(ti)
+    trigger = XplentyJobTrigger(5001, poll_interval=0.05)
+    trigger.task_instance = SimpleNamespace(dag_id=dag.dag_id, task_id="wait", run_id="run", map_index=-1)
+    assert asyncio.run(trigger._cancelled_by_user()) is expected
+    trigger.task_instance = SimpleNamespace(dag_id=dag.dag_id, task_id="other", run_id="run", map_index=-1)
+    assert asyncio.run(trigger._cancelled_by_user()) is False  # unknown task instance: do not stop
