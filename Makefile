@@ -41,6 +41,7 @@ chromium:
 test: lint typecheck chromium
 	$(BIN)/pytest -q
 	$(MAKE) test-compat
+	$(MAKE) chaos-quick
 
 # Regenerate the Airflow 3.2 pins from constraints-airflow-3.2.in (needs PyPI); commit the .txt.
 constraints-af32: $(UV)
