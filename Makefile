@@ -41,6 +41,7 @@ chromium:
 test: lint typecheck chromium
 	$(BIN)/pytest -q
 	$(MAKE) test-compat
+	$(MAKE) chaos-quick
 
 # Regenerate a lane's pins from constraints-airflow-<minor>.in (needs PyPI); commit the .txt.
 $(AF_LANES:%=constraints-%): constraints-%: $(UV)

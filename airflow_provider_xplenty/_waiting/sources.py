@@ -109,20 +109,11 @@ class PollingStatusSource:
         return await self.hook.stop_job_and_confirm(job_id)
 
     async def terminate_cluster(self, cluster_id: int) -> str | None:
-        """Terminate a cluster; one still provisioning is set to terminate as soon as it is idle.
+        """Terminate a cluster with the hook's ``terminate_cluster_or_expire``.
 
-        Runs the hook's ``terminate_cluster_or_expire`` (the one copy of these rules) with a sync hook
-        in a thread, as Airflow recommends for sync calls in a trigger; it is called once, on a kill.
+        One still provisioning is set to terminate itself as soon as it is idle.
         """
-        from asgiref.sync import sync_to_async
-
-        from airflow_provider_xplenty.hooks.xplenty import XplentyHook
-
-        def terminate() -> str | None:
-            with XplentyHook(self.xplenty_conn_id, **self.hook_params) as hook:
-                return hook.terminate_cluster_or_expire(cluster_id)
-
-        return await sync_to_async(terminate)()
+        return await self.hook.terminate_cluster_or_expire(cluster_id)
 
 
 class SyncPollingStatusSource:
