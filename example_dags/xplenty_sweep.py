@@ -16,7 +16,11 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG
+
+try:  # Airflow 3
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.11
+    from airflow.models.dag import DAG  # type: ignore[assignment,no-redef]
 
 from airflow_provider_xplenty.operators.sweep import XplentySweepClustersOperator
 

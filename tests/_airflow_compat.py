@@ -62,6 +62,7 @@ __all__ = [
     "dag_test",
     "get_current_context",
     "operator_link_url",
+    "redact",
     "serde",
     "set_params",
     "task",
@@ -124,6 +125,17 @@ def operator_link_url(dag: Any, dag_run: Any, task_id: str) -> Any:
         key = f"_link_{type(link).__name__}"
         return xcom_from_metadata_db(dag_run.dag_id, dag_run.run_id, task_id, key, -1)
     return link.get_link(task, ti_key=dag_run.get_task_instance(task_id).key)
+
+
+def redact(value: Any) -> Any:
+    """What Airflow's secrets masker lets through of ``value`` (its home moved in 3.0 and 3.1)."""
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.sdk.log import redact as _redact
+    elif AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk.execution_time.secrets_masker import redact as _redact  # type: ignore[no-redef]
+    else:
+        from airflow.utils.log.secrets_masker import redact as _redact  # type: ignore[no-redef]
+    return _redact(value)
 
 
 def serde() -> Any:

@@ -189,7 +189,7 @@ def test_teardown_runs_when_create_cluster_fails(
     monkeypatch.setenv("AIRFLOW_CONN_XPLENTY_DEFAULT", json.dumps(conn))
     emulator.add_fault(kind="server_error", status=503, method="POST", path_contains="/clusters", count=100)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states

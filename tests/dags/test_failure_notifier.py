@@ -108,7 +108,7 @@ def test_the_email_lists_the_clusters_of_the_run_still_up(
     register_dag: Any, smtp_sink: SmtpSink, xplenty_emulator: Any
 ) -> None:
     """A run that failed with its cluster still up (no teardown here): the e-mail names it and the sweep."""
-    from airflow.sdk import DAG, task
+    from _airflow_compat import DAG, task
 
     from airflow_provider_xplenty.notifications import XplentySmtpNotifier
     from airflow_provider_xplenty.operators.cluster import XplentyCreateClusterOperator
@@ -130,7 +130,7 @@ def test_the_email_lists_the_clusters_of_the_run_still_up(
         create >> boom()
     register_dag(dag)
 
-    dag_run = dag.test(logical_date=START)
+    dag_run = dag_test(dag, logical_date=START)
 
     assert dag_run.state == "failed"
     (cluster,) = xplenty_emulator.clusters()

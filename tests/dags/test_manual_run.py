@@ -210,7 +210,7 @@ def test_manual_run_form_refuses_bad_variables(
     """The form checks names and value types when the run is triggered; the operator checks again."""
     from _airflow_compat import ParamValidationError
 
-    # Airflow 3.3 raises ParamValidationError; older dag.test() reports the same check as ValueError ("Invalid input for param ...").
+    # Airflow 3.3 raises ParamValidationError; older dag.test() reports the same check as a ValueError.
     with pytest.raises((ParamValidationError, ValueError), match=match):
         dag_test(manual_dag, logical_date=None, run_conf={"package": 101, "variables": variables})
     assert emulator.jobs() == [] and emulator.clusters() == []

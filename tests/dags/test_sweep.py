@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from _airflow_compat import dag_test
 from dag_test_support import task_states, xcom
 
 from airflow_provider_xplenty.operators._ownership import run_marker_of
@@ -47,7 +48,7 @@ def test_lost_create_response_then_429_longer_than_the_retries_leaves_no_cluster
     emulator.add_fault(kind="lost_response", method="POST", path_contains="/clusters", mode="drop")
     emulator.set_rate_limit(limit=5000, remaining=CREATE_CREDITS)
 
-    dag_run = daily_dag.test(logical_date=LOGICAL_DATE)
+    dag_run = dag_test(daily_dag, logical_date=LOGICAL_DATE)
 
     states = task_states(dag_run)
     assert dag_run.state == "failed", states
@@ -70,7 +71,7 @@ def test_lost_create_response_then_429_longer_than_the_retries_leaves_no_cluster
 
     emulator.set_rate_limit(limit=5000, remaining=5000)  # the API answers again
     emulator.advance(120)  # provisioned
-    sweep_run = sweep_dag.test()
+    sweep_run = dag_test(sweep_dag)
 
     assert sweep_run.state == "success", task_states(sweep_run)
     report = xcom(sweep_run, "sweep_clusters")
@@ -80,7 +81,7 @@ def test_lost_create_response_then_429_longer_than_the_retries_leaves_no_cluster
 
 
 def _finished_run(register_dag: Any, dag_id: str, fail: bool) -> Any:
-    from airflow.sdk import DAG, task
+    from _airflow_compat import DAG, task
 
     with DAG(dag_id, schedule=None, start_date=LOGICAL_DATE) as dag:
 
@@ -91,13 +92,13 @@ def _finished_run(register_dag: Any, dag_id: str, fail: bool) -> Any:
 
         work()
     register_dag(dag)
-    return dag.test(logical_date=None)
+    return dag_test(dag, logical_date=None)
 
 
 def _running_run(register_dag: Any, dag_id: str) -> tuple[str, str]:
     """A DAG run that is still running (a row in the metadata DB)."""
+    from _airflow_compat import AIRFLOW_V_3_0_PLUS, DAG
     from airflow.models.dagrun import DagRun
-    from airflow.sdk import DAG
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
@@ -113,7 +114,7 @@ def _running_run(register_dag: Any, dag_id: str) -> tuple[str, str]:
                 run_type=DagRunType.MANUAL,
                 state=DagRunState.RUNNING,
                 start_date=now,
-                run_after=now,
+                **({"run_after": now} if AIRFLOW_V_3_0_PLUS else {"execution_date": now}),
             )
         )
     return dag_id, run_id
@@ -125,7 +126,7 @@ def test_sweep_terminates_only_the_clusters_of_ended_runs(
 ) -> None:
     import uuid
 
-    from airflow.sdk import DAG
+    from _airflow_compat import DAG
 
     from airflow_provider_xplenty.hooks.xplenty import XplentyHook
     from airflow_provider_xplenty.operators.sweep import XplentySweepClustersOperator
@@ -156,7 +157,7 @@ def test_sweep_terminates_only_the_clusters_of_ended_runs(
     with DAG(f"sweeper_{suffix}", schedule=None, start_date=LOGICAL_DATE) as dag:
         XplentySweepClustersOperator(task_id="sweep", dry_run=dry_run)
     register_dag(dag)
-    sweep_run = dag.test(logical_date=None)
+    sweep_run = dag_test(dag, logical_date=None)
 
     assert sweep_run.state == "success", task_states(sweep_run)
     report = xcom(sweep_run, "sweep")
@@ -174,7 +175,7 @@ def test_sweep_leaves_the_clusters_of_its_own_run_and_of_other_dags_alone(
 ) -> None:
     import uuid
 
-    from airflow.sdk import DAG
+    from _airflow_compat import DAG
 
     from airflow_provider_xplenty.hooks.xplenty import XplentyHook
     from airflow_provider_xplenty.operators.cluster import XplentyCreateClusterOperator
@@ -189,7 +190,7 @@ def test_sweep_leaves_the_clusters_of_its_own_run_and_of_other_dags_alone(
         create = XplentyCreateClusterOperator(task_id="create", nodes=2, wait_for_available=False)
         create >> XplentySweepClustersOperator(task_id="sweep", dag_ids=[f"makes_and_sweeps_{suffix}"])
     register_dag(dag)
-    run = dag.test(logical_date=None)
+    run = dag_test(dag, logical_date=None)
 
     assert run.state == "success", task_states(run)
     own = xcom(run, "create")

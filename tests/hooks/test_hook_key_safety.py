@@ -25,7 +25,7 @@ def _conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "xp_safety", **fields:
 
 def test_every_form_of_the_key_is_masked(xplenty_emulator: Any, logs: Logs) -> None:
     """With HTTP debug logging on, what the masker lets through holds no form of the key."""
-    from airflow.sdk.log import redact
+    from _airflow_compat import redact
 
     for name in ("urllib3", "httpx", "httpcore", "airflow_provider_xplenty"):
         logging.getLogger(name).setLevel(logging.DEBUG)

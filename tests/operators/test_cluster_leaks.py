@@ -53,7 +53,7 @@ def live(emu) -> list[dict]:
 @MODES
 def test_teardown_without_an_id_terminates_the_cluster_a_failed_create_made(emu, register_dag, deferrable):
     """create fails on every try without learning the id; once the API answers, the teardown finds it."""
-    from airflow.sdk import task
+    from _airflow_compat import task
 
     lose_the_create_response_then_refuse_everything(emu)
     with new_dag("leak_teardown") as dag:
