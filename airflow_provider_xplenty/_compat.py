@@ -155,6 +155,7 @@ __all__ = [
     "conf",
     "dag_run_state",
     "dag_with_template_env",
+    "event_try_number",
     "failed_task_instance",
     "get_async_connection",
     "keep_empty_renders",
@@ -240,6 +241,24 @@ def task_state_store(context: Context | dict[str, Any]) -> Any:
     Airflow 3.3+ only; on 2.11 to 3.2 a retry finds the work of an earlier try through the API instead.
     """
     return context.get("task_state_store")  # type: ignore[call-overload]
+
+
+def event_try_number(next_kwargs: dict[str, Any] | None, context: Context | dict[str, Any]) -> int | None:
+    """Return the try number of a trigger event that belongs to an earlier try, else ``None``.
+
+    Airflow 3.0 needs it: its Execution API keeps a try's ``next_method``/``next_kwargs`` when the
+    try fails after resuming from a trigger (3.1 clears them; 2.11's ``handle_failure`` does too), so
+    the retry "resumes" with the failed try's event instead of starting again. The triggers put the
+    try number of the task that deferred into every event; on any version a mismatch means "start
+    afresh". Events without one (a trigger serialized by an older provider) are taken as they are.
+    """
+    event = (next_kwargs or {}).get("event")
+    sent = event.get("try_number") if isinstance(event, dict) else None
+    if not isinstance(sent, int) or isinstance(sent, bool):
+        return None
+    ti = context.get("ti")
+    current = int(getattr(ti, "try_number", 0) or 0)
+    return sent if current and sent != current else None
 
 
 class _ResumableJobFallback:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from airflow_provider_xplenty._compat import (
     AIRFLOW_V_3_0_PLUS,
     AIRFLOW_V_3_1_PLUS,
@@ -53,7 +51,6 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "DAG",
-    "XFAIL_ON_3_0_DEFERRED_RETRY",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowTaskTimeout",
@@ -70,15 +67,6 @@ __all__ = [
 ]
 
 _NOTSET: Any = object()
-
-#: Airflow 3.0's ``dag.test()`` resumes the retry of a task whose trigger failed with that failed
-#: try's trigger event (the locals of try 2 hold try 1's error event), so the retry fails at once.
-#: Seen under dag.test() only; docs/operators.md, "Airflow versions".
-XFAIL_ON_3_0_DEFERRED_RETRY = pytest.mark.xfail(
-    AIRFLOW_V_3_0_PLUS and not AIRFLOW_V_3_1_PLUS,
-    reason="Airflow 3.0 dag.test() resumes a retry with the failed try's trigger event",
-    strict=False,
-)
 
 
 def dag_test(dag: Any, logical_date: Any = _NOTSET, *, run_after: Any = None, run_conf: Any = None) -> Any:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Union
 
-from airflow_provider_xplenty._compat import conf
+from airflow_provider_xplenty._compat import conf, event_try_number
 from airflow_provider_xplenty._waiting.deadlines import (
     checked_timeout,
     positive_seconds,
@@ -156,6 +156,22 @@ class XplentyTaskMixin:
 
         return XplentyHook(self.xplenty_conn_id, **self.hook_params)
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume from the trigger, or start afresh when Airflow hands this try an earlier try's event.
+
+        Airflow 3.0 resumes the retry of a task that failed after deferring with the failed try's
+        event (see ``_compat.event_try_number``); that retry runs ``execute`` like any other retry.
+        """
+        earlier = event_try_number(next_kwargs, context)
+        if earlier is not None:
+            self.log.warning(
+                "Airflow resumed try %s with the trigger event of try %s; starting this try afresh",
+                try_number(context),
+                earlier,
+            )
+            return self.execute(context)  # type: ignore[attr-defined]
+        return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
+
     def _wait_or_defer(
         self,
         context: Context,
@@ -194,6 +210,7 @@ class XplentyTaskMixin:
                     transient_error_timeout=self.transient_error_timeout,
                     # the status was read just now: the trigger's first poll can wait an interval
                     first_poll_at=time.time() + poll_interval,
+                    try_number=try_number(context),
                     **(trigger_extra or {}),
                 ),
                 method_name=method_name,

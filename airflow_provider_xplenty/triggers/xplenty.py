@@ -68,6 +68,7 @@ class _XplentyStatusTrigger(BaseTrigger):
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
         first_poll_at: float | None = None,
+        try_number: int | None = None,
     ) -> None:
         super().__init__()
         self.resource_id = int(resource_id)
@@ -81,6 +82,7 @@ class _XplentyStatusTrigger(BaseTrigger):
         self.hook_params: dict[str, Any] = dict(hook_params or {})
         self.transient_error_timeout = float(transient_error_timeout)
         self.first_poll_at = None if first_poll_at is None else float(first_poll_at)
+        self.try_number = None if try_number is None else int(try_number)
         self._source: StatusSource | None = None
 
     # -- serialization -------------------------------------------------------------------------
@@ -101,6 +103,7 @@ class _XplentyStatusTrigger(BaseTrigger):
             "hook_params": dict(self.hook_params),
             "transient_error_timeout": self.transient_error_timeout,
             "first_poll_at": self.first_poll_at,
+            "try_number": self.try_number,
         }
         kwargs.update(self._extra_kwargs())
         return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
@@ -129,6 +132,7 @@ class _XplentyStatusTrigger(BaseTrigger):
                 message=message,
                 snap=snap,
                 history=self.history,
+                **({"try_number": self.try_number} if self.try_number is not None else {}),
                 **extra,
             )
         )
@@ -244,6 +248,8 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
     :param first_poll_at: wall-clock time (``time.time()``) of the first poll; the operators set it
         one ``poll_interval`` after the status check they made before deferring. Default: at once.
+    :param try_number: the try of the task that deferred, echoed in the event (a retry resumed with an
+        earlier try's event starts afresh; see ``_compat.event_try_number``).
     """
 
     kind = "job"
@@ -264,6 +270,7 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
         first_poll_at: float | None = None,
+        try_number: int | None = None,
     ) -> None:
         super().__init__(
             resource_id=job_id,
@@ -277,6 +284,7 @@ class XplentyJobTrigger(_XplentyStatusTrigger):
             hook_params=hook_params,
             transient_error_timeout=transient_error_timeout,
             first_poll_at=first_poll_at,
+            try_number=try_number,
         )
         self.job_id = self.resource_id
         self.stop_on_timeout = bool(stop_on_timeout)
@@ -326,6 +334,8 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
     :param transient_error_timeout: seconds of consecutive transient API errors tolerated.
     :param first_poll_at: wall-clock time (``time.time()``) of the first poll; the operators set it
         one ``poll_interval`` after the status check they made before deferring. Default: at once.
+    :param try_number: the try of the task that deferred, echoed in the event (a retry resumed with an
+        earlier try's event starts afresh; see ``_compat.event_try_number``).
     """
 
     kind = "cluster"
@@ -345,6 +355,7 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
         hook_params: dict[str, Any] | None = None,
         transient_error_timeout: float = 600.0,
         first_poll_at: float | None = None,
+        try_number: int | None = None,
     ) -> None:
         super().__init__(
             resource_id=cluster_id,
@@ -358,6 +369,7 @@ class XplentyClusterTrigger(_XplentyStatusTrigger):
             hook_params=hook_params,
             transient_error_timeout=transient_error_timeout,
             first_poll_at=first_poll_at,
+            try_number=try_number,
         )
         self.cluster_id = self.resource_id
         self.terminate_on_kill = bool(terminate_on_kill)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from _airflow_compat import AIRFLOW_V_3_0_PLUS, XFAIL_ON_3_0_DEFERRED_RETRY, dag_test
+from _airflow_compat import AIRFLOW_V_3_0_PLUS, dag_test
 from dag_test_support import ALERT_TO, task_states, xcom
 
 from airflow_provider_xplenty.testing import SmtpSink
@@ -72,7 +72,6 @@ def test_clean_run(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     assert smtp_sink.messages == []
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="Input /input20250101 not found", count=3)
 
@@ -102,7 +101,6 @@ def test_job_fails_on_every_try(daily_dag: Any, emulator: Any, smtp_sink: SmtpSi
     assert "Clusters that may still be up" not in body  # the teardown terminated it
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_job_fails_once_then_succeeds(daily_dag: Any, emulator: Any, smtp_sink: SmtpSink) -> None:
     emulator.add_fault(kind="job_failure", package_id=103, message="transient", count=1)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _airflow_compat import AIRFLOW_V_3_0_PLUS, XFAIL_ON_3_0_DEFERRED_RETRY, dag_test
+from _airflow_compat import AIRFLOW_V_3_0_PLUS, dag_test
 from dag_test_support import task_states, xcom
 
 SPEED = 100.0
@@ -136,7 +136,6 @@ def test_manual_run_terminates_the_created_cluster_when_use_cluster_fails(
         assert "[airflow-run:" not in cluster["description"]
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emulator: Any) -> None:
     # Every try's cluster goes pending -> creating -> error (create_cluster retries twice, each
     # time with a new cluster: the failed one was terminated, so there is nothing to adopt).
@@ -158,7 +157,6 @@ def test_manual_run_with_a_cluster_that_fails_to_provision(manual_dag: Any, emul
     assert [c["status"] for c in clusters] == ["terminated"] * 3
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 def test_manual_run_retries_a_cluster_that_failed_to_provision(manual_dag: Any, emulator: Any) -> None:
     emulator.add_fault(kind="cluster_failure")  # only the first try's cluster ends in error
 

@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 import pytest
-from _airflow_compat import XFAIL_ON_3_0_DEFERRED_RETRY, operator_link_url
+from _airflow_compat import operator_link_url
 from xplenty_dagtest import HOOK, POLL, fail_status_reads, new_dag, run_dag, states, try_numbers, when, xcom
 
 from airflow_provider_xplenty.exceptions import XplentyRejectedError
@@ -201,7 +201,6 @@ def _run(op, outcome):
         outcome.append(error)
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 @MODES
 def test_retry_after_a_failure_while_waiting_adopts_the_cluster(emu, register_dag, deferrable):
     """Try 1 fails while the cluster provisions; the retry waits on that cluster: one cluster total."""

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import airflow
 import pytest
-from _airflow_compat import XFAIL_ON_3_0_DEFERRED_RETRY, operator_link_url, set_params
+from _airflow_compat import operator_link_url, set_params
 from packaging.version import Version
 from xplenty_dagtest import (
     HOOK,
@@ -137,7 +137,6 @@ def running_job(emu):
     return jobs[0]["id"] if jobs else None
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 @pytest.mark.parametrize(
     ("deferrable", "store_lost"),
     [(False, False), (True, False), (False, True)],
@@ -187,7 +186,6 @@ def test_retry_after_failure_while_waiting_reattaches_to_the_same_job(
         assert len(searches) >= 1
 
 
-@XFAIL_ON_3_0_DEFERRED_RETRY
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferrable"])
 def test_retry_after_timeout_runs_a_new_job_instead_of_the_stopping_one(emu, register_dag, deferrable):
     """The timeout stops job 1 (slow to stop); the retry must not wait on it but run a new job."""

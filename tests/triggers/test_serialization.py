@@ -20,6 +20,7 @@ TRIGGERS = [
         stop_on_kill=False,
         hook_params={"retry_limit": 1},
         first_poll_at=time.time() + 0.5,
+        try_number=2,
     ),
     XplentyJobTrigger(job_id=5002),
     XplentyClusterTrigger(cluster_id=1001, terminate_on_kill=True, poll_interval=2),
@@ -50,3 +51,23 @@ def test_task_runner_serde_accepts_kwargs():
     for trigger in TRIGGERS:
         _, kwargs = trigger.serialize()
         assert deserialize(serialize(kwargs)) == kwargs
+
+
+class _TI:
+    def __init__(self, try_number: int) -> None:
+        self.try_number = try_number
+
+
+def test_events_name_the_try_that_deferred_and_a_later_try_starts_afresh():
+    """Airflow 3.0 resumes a retry with the failed try's event: the try number in it tells them apart."""
+    from airflow_provider_xplenty._compat import event_try_number
+
+    trigger = XplentyJobTrigger(job_id=5003, try_number=1)
+    event = trigger._event("failed", "Xplenty job 5003 is failed", None).payload
+    assert event["try_number"] == 1
+    assert event_try_number({"event": event, "job_id": 5003}, {"ti": _TI(2)}) == 1  # stale: start afresh
+    assert event_try_number({"event": event}, {"ti": _TI(1)}) is None  # its own event: resume
+    legacy = XplentyJobTrigger(job_id=5003)._event("failed", "x", None).payload  # older serialized trigger
+    assert "try_number" not in legacy
+    assert event_try_number({"event": legacy}, {"ti": _TI(2)}) is None
+    assert event_try_number(None, {"ti": _TI(2)}) is None
