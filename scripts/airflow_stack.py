@@ -1,7 +1,12 @@
-"""Run the Xplenty emulator and a real Airflow (api-server, scheduler, dag-processor, triggerer).
+"""Run the Xplenty emulator and a real Airflow: the Airflow of the venv this script runs from.
 
-``make ui`` runs this in the foreground; Ctrl-C stops every process it started. The browser test
-(tests/e2e) uses :class:`AirflowStack` to start the same stack in a temporary home.
+Airflow 3: api-server, scheduler, dag-processor, triggerer (LocalExecutor). Airflow 2.11: webserver
+(Flask AppBuilder), scheduler, triggerer (SequentialExecutor: 2.11 refuses LocalExecutor on SQLite).
+Either way every visitor is an admin without logging in: a local stack only.
+
+``make ui`` runs this in the foreground (``make ui-2.11`` on the 2.11 lane); Ctrl-C stops every
+process it started. The browser tests (tests/e2e) use :class:`AirflowStack` to start the same stack
+in a temporary home.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,11 +31,24 @@ from airflow_provider_xplenty.testing import free_port as free_port  # the tests
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+AIRFLOW_VERSION = version("apache-airflow")
+AIRFLOW_2 = int(AIRFLOW_VERSION.split(".")[0]) < 3
+COMPONENTS = (
+    ("webserver", "scheduler", "triggerer")
+    if AIRFLOW_2
+    else ("api-server", "scheduler", "dag-processor", "triggerer")
+)
+#: Airflow 2.11's webserver settings: every visitor, of the UI and of the REST API, is an admin without
+#: logging in, as Airflow 3's ``simple_auth_manager_all_admins``. For a local stack only.
+WEBSERVER_CONFIG = """from flask_appbuilder.const import AUTH_DB
+
+AUTH_TYPE = AUTH_DB
+AUTH_ROLE_PUBLIC = "Admin"
+"""
 
 
 class AirflowStack:
-    """The emulator plus Airflow's four components, each in its own process group.
+    """The emulator plus Airflow's components (:data:`COMPONENTS`), each in its own process group.
 
     :param home: AIRFLOW_HOME to use (created; its database is migrated on start).
     :param api_port: port of the Airflow API server / UI.
@@ -61,6 +80,16 @@ class AirflowStack:
         return f"http://127.0.0.1:{self.api_port}"
 
     @property
+    def api_url(self) -> str:
+        """Base URL of Airflow's stable REST API (``v1`` on 2.11, ``v2`` on 3.x)."""
+        return f"{self.url}/api/v1" if AIRFLOW_2 else f"{self.url}/api/v2"
+
+    @property
+    def health_url(self) -> str:
+        """URL of the components' health report."""
+        return f"{self.url}/health" if AIRFLOW_2 else f"{self.api_url}/monitor/health"
+
+    @property
     def emulator_url(self) -> str:
         """Base URL of the emulator."""
         return f"http://127.0.0.1:{self.emulator_port}"
@@ -79,22 +108,45 @@ class AirflowStack:
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home}/airflow.db",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__BASE_URL": self.url,
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if AIRFLOW_2:
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor",
+                    "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+                    "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.api_port),
+                    "AIRFLOW__WEBSERVER__BASE_URL": self.url,
+                    "AIRFLOW__WEBSERVER__WORKERS": "1",
+                    "AIRFLOW__WEBSERVER__CONFIG_FILE": str(self.home / "webserver_config.py"),
+                    # Lets requests without credentials through as AUTH_ROLE_PUBLIC (the default
+                    # session backend refuses them on 2.x).
+                    "AIRFLOW__API__AUTH_BACKENDS": (
+                        "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth"
+                    ),
+                    # 2.11 looks for new DAG files every 5 minutes by default.
+                    "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "5",
+                }
+            )
+        else:
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                    "AIRFLOW__API__HOST": "127.0.0.1",
+                    "AIRFLOW__API__PORT": str(self.api_port),
+                    "AIRFLOW__API__BASE_URL": self.url,
+                    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                }
+            )
         # Example DAGs poll every 30 s by default; a local stack on a fast emulator clock wants less.
         env.setdefault("XPLENTY_POLL_INTERVAL", "3")
         env.setdefault("XPLENTY_RETRY_DELAY", "5")
@@ -115,7 +167,6 @@ class AirflowStack:
         )
         if out.returncode != 0:
             output = f"{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
-            output = out.stdout[-2000:] + "\n" + out.stderr[-4000:]
             raise RuntimeError(f"airflow {' '.join(args[:2])} failed:\n{output}")
         return out.stdout
 
@@ -140,6 +191,9 @@ class AirflowStack:
     def start(self, timeout: float = 120.0) -> None:
         """Start the emulator and Airflow, store the connection, and wait until all are healthy."""
         self.home.mkdir(parents=True, exist_ok=True)
+        fresh = not (self.home / "airflow.db").exists()
+        if AIRFLOW_2:
+            (self.home / "webserver_config.py").write_text(WEBSERVER_CONFIG)
         self._spawn("emulator", emulator_command(self.emulator_port, speed=self.emulator_speed))
         self._airflow("db", "migrate")
         self._wait_http(f"{self.emulator_url}/_emulator/clock", "the emulator", 30)
@@ -149,20 +203,23 @@ class AirflowStack:
             "password": "demo-api-key",
             "extra": {"account_id": "demo"},
         }
-        subprocess.run(
-            [str(VENV_BIN / "airflow"), "connections", "delete", "xplenty_default"],
-            env=self.env(),
-            capture_output=True,
-        )
+        if not fresh:  # each CLI call costs seconds of imports
+            subprocess.run(
+                [str(VENV_BIN / "airflow"), "connections", "delete", "xplenty_default"],
+                env=self.env(),
+                capture_output=True,
+            )
         self._airflow("connections", "add", "xplenty_default", "--conn-json", json.dumps(conn))
         for component in COMPONENTS:
             self._spawn(component, [str(VENV_BIN / "airflow"), component])
-        self._wait_http(f"{self.url}/api/v2/monitor/health", "the Airflow API server", timeout)
+        self._wait_http(self.health_url, "the Airflow UI", timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
-            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+            health = requests.get(self.health_url, timeout=5).json()
             states = {k: (v or {}).get("status") for k, v in health.items()}
+            if AIRFLOW_2:
+                states.pop("dag_processor", None)  # 2.11: part of the scheduler (status null)
             if all(s == "healthy" for s in states.values()):
                 return
             time.sleep(1)
@@ -201,7 +258,9 @@ class AirflowStack:
 def main() -> int:
     """Run the stack in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--home", type=Path, default=ROOT / ".ui" / "airflow-home")
+    # Each major version its own home: their metadata databases differ.
+    home = ROOT / ".ui" / ("airflow-home-2" if AIRFLOW_2 else "airflow-home")
+    parser.add_argument("--home", type=Path, default=home)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--emulator-port", type=int, default=8999)
     parser.add_argument("--speed", type=float, default=10.0, help="emulator clock speed")
@@ -226,7 +285,7 @@ def main() -> int:
         print(f"Starting the Xplenty emulator and Airflow in {args.home} ...", flush=True)
         stack.start()
         print(
-            f"\nAirflow UI:        {stack.url}  (no login needed: all users are admins locally)\n"
+            f"\nAirflow UI:        {stack.url}  (Airflow {AIRFLOW_VERSION}; no login: everyone is an admin)\n"
             f"Xplenty emulator:  {stack.emulator_url}/_emulator/state\n"
             f"Connection:        xplenty_default -> the emulator (account demo)\n"
             f"DAGs:              xplenty_daily_workflow (unpause it), xplenty_manual_run (Trigger)\n"

@@ -1,4 +1,4 @@
-"""Browser test against a real Airflow deployment (issue 6).
+"""Browser test against a real Airflow 3 deployment (issue 6); Airflow 2.11's is test_browser_airflow2.py.
 
 Starts the stack of ``make ui`` (emulator, api-server, scheduler, dag-processor, triggerer, LocalExecutor,
 SQLite) in a temporary home and drives the UI with Playwright on Debian's chromium. Screenshots go to
@@ -7,125 +7,43 @@ SQLite) in a temporary home and drives the UI with Playwright on Debian's chromi
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from _browser import (
+    api,
+    browser_page,
+    connection_form_shot,
+    dag_runs,
+    emulator_requests,
+    emulator_state,
+    new_run,
+    only_on_airflow_3,
+    read_trigger_log,
+    running_stack,
+    shot,
+    task_states,
+    wait,
+    wait_run,
+    xcom,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.timeout(600),
-]
-
-
-def _load_stack_module() -> Any:
-    spec = importlib.util.spec_from_file_location("airflow_stack", ROOT / "scripts" / "airflow_stack.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["airflow_stack"] = module
-    spec.loader.exec_module(module)
-    return module
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), only_on_airflow_3]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    mod = _load_stack_module()
-    home = tmp_path_factory.mktemp("ui-home")
-    stack = mod.AirflowStack(
-        home,
-        api_port=mod.free_port(),
-        emulator_port=mod.free_port(),
-        emulator_speed=60.0,
-        extra_env={
-            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            "XPLENTY_POLL_INTERVAL": "2",
-            "XPLENTY_RETRY_DELAY": "2",
-        },
-    )
-    with stack:
-        # The dag-processor needs a few seconds to parse and serialise the example DAGs.
-        for dag_id in ("xplenty_manual_run", "xplenty_daily_workflow"):
-            _wait(lambda d=dag_id: _api(stack, "GET", f"/dags/{d}").ok, 90, f"{dag_id} parsed")
+    with running_stack(tmp_path_factory.mktemp("ui-home")) as stack:
         yield stack
 
 
 @pytest.fixture(scope="module")
 def page(stack: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(
-            viewport={"width": 1400, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
-        )
-        page = context.new_page()
-        page.set_default_timeout(30_000)
+    with browser_page({"width": 1400, "height": 900}) as page:
         yield page
-        browser.close()
-
-
-def _api(stack: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, f"{stack.url}/api/v2{path}", timeout=30, **kwargs)
-
-
-def _wait(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what}")
-
-
-def _shot(page: Any, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _wait_run(stack: Any, dag_id: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-
-    def finished() -> bool:
-        state.update(_api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}").json())
-        return state.get("state") in ("success", "failed")
-
-    _wait(finished, timeout, f"{dag_id} run {run_id} to finish", interval=2)
-    return state
-
-
-def _task_states(stack: Any, dag_id: str, run_id: str) -> dict[str, str | None]:
-    tis = _api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-    return {f"{ti['task_id']}[{ti['map_index']}]".replace("[-1]", ""): ti["state"] for ti in tis}
-
-
-def _xcom(stack: Any, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-    resp = _api(stack, "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")
-    resp.raise_for_status()
-    return resp.json()["value"]
-
-
-def _emulator_state(stack: Any) -> dict[str, Any]:
-    return requests.get(f"{stack.emulator_url}/_emulator/state", timeout=10).json()
 
 
 def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: Any) -> None:
@@ -146,10 +64,11 @@ def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: 
     password = dialog.locator("input[name=password]")
     password.fill("demo-api-key")
     assert password.get_attribute("type") == "password", "the API key must be masked"
-    _shot(page, "01-connection-form")
+    shot(page, "01-connection-form")
+    connection_form_shot(page)
     dialog.get_by_role("button", name="Save").click()
-    _wait(lambda: _api(stack, "GET", "/connections/xplenty_ui").status_code == 200, 20, "connection saved")
-    saved = _api(stack, "GET", "/connections/xplenty_ui").json()
+    wait(lambda: api(stack, "GET", "/connections/xplenty_ui").status_code == 200, 20, "connection saved")
+    saved = api(stack, "GET", "/connections/xplenty_ui").json()
     assert saved["conn_type"] == "xplenty"
     assert saved["login"] == "demo"
     assert saved["host"] == stack.emulator_url
@@ -160,12 +79,12 @@ def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: 
     # fields the way that endpoint does when the caller supplies the key: XplentyHook.test_connection
     # runs inside the API server against the emulator.
     body = {k: saved[k] for k in ("connection_id", "conn_type", "host", "login", "extra")}
-    result = _api(stack, "POST", "/connections/test", json={**body, "password": "demo-api-key"}).json()
+    result = api(stack, "POST", "/connections/test", json={**body, "password": "demo-api-key"}).json()
     assert result["status"] is True, result
     assert "demo" in result["message"]
-    log = requests.get(f"{stack.emulator_url}/_emulator/requests", timeout=10).json()["requests"]
+    log = emulator_requests(stack)
     assert any(r["path"].endswith("/rate_limit_status") and r["status"] == 200 for r in log)
-    wrong = _api(stack, "POST", "/connections/test", json={**body, "password": "not-the-key"}).json()
+    wrong = api(stack, "POST", "/connections/test", json={**body, "password": "not-the-key"}).json()
     assert wrong["status"] is False
     assert "API key" in wrong["message"] and "not-the-key" not in wrong["message"]
 
@@ -181,43 +100,27 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     page.evaluate("text => navigator.clipboard.writeText(text)", json.dumps(variables))
     page.keyboard.press("Control+A")
     page.keyboard.press("Control+V")
-    _shot(page, "03-trigger-form")
-    existing = _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
-    before = {r["dag_run_id"] for r in existing}
+    shot(page, "03-trigger-form")
+    before = {r["dag_run_id"] for r in dag_runs(stack, "xplenty_manual_run")}
     dialog.get_by_role("button", name="Trigger").click()
-
-    runs: list[dict[str, Any]] = []
-
-    def created() -> bool:
-        runs[:] = [
-            r
-            for r in _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
-            if r["dag_run_id"] not in before
-        ]
-        return bool(runs)
-
-    _wait(created, 30, "the triggered run to appear")
-    run = runs[0]
+    run = new_run(stack, "xplenty_manual_run", before)
     assert run["conf"]["package"] == "daily_rollup"
     assert run["conf"]["variables"] == variables
     run_id = run["dag_run_id"]
-    final = _wait_run(stack, "xplenty_manual_run", run_id)
-    states = _task_states(stack, "xplenty_manual_run", run_id)
+    final = wait_run(stack, "xplenty_manual_run", run_id)
+    states = task_states(stack, "xplenty_manual_run", run_id)
     assert final["state"] == "success", states
     assert states["run_job"] == "success"
     assert states["create_cluster"] == "success"
     assert states["terminate_cluster"] == "success"
 
-    job_id = _xcom(stack, "xplenty_manual_run", run_id, "run_job")
-    job = next(j for j in _emulator_state(stack)["jobs"] if j["id"] == int(job_id))
+    job_id = xcom(stack, "xplenty_manual_run", run_id, "run_job")
+    job = next(j for j in emulator_state(stack)["jobs"] if j["id"] == int(job_id))
     assert job["status"] == "completed"
     assert job["variables"] == {"InputPath": "'/input_ui'", "OutputPath": "'/output_ui'"}  # quoted
 
     # Deferral really went through the triggerer process: it wrote a trigger log for the task.
-    log_dir = stack.home / "logs" / "dag_id=xplenty_manual_run" / f"run_id={run_id}" / "task_id=run_job"
-    trigger_logs = list(log_dir.glob("attempt=*.log.trigger.*.log"))
-    assert trigger_logs, f"no trigger log under {log_dir}: the task never deferred to the triggerer"
-    trigger_log = trigger_logs[0].read_text(errors="replace")
+    trigger_log = read_trigger_log(stack, "xplenty_manual_run", run_id, "run_job")
     assert "airflow_provider_xplenty.triggers.xplenty.XplentyJobTrigger" in trigger_log
     assert "Trigger fired event" in trigger_log and f"'job_id': {job_id}" in trigger_log
     # ... and read the job's status through the shared poller, the default status source
@@ -226,27 +129,26 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     # The task log shows the output preview, whose lines are derived from the variables. (Read the
     # last try's log: a retry, e.g. after Airflow's defer/resume race, reattaches to the same job.)
     base = f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances/run_job"
-    last_try = _api(stack, "GET", base).json()["try_number"]
-    task_log = json.dumps(_api(stack, "GET", f"{base}/logs/{last_try}").json())
+    last_try = api(stack, "GET", base).json()["try_number"]
+    task_log = json.dumps(api(stack, "GET", f"{base}/logs/{last_try}").json())
     assert "/input_ui" in task_log, "the output preview is not in the task log"
 
     page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/run_job")
     page.get_by_text("/input_ui").first.wait_for(timeout=30_000)
-    _shot(page, "04-run-job-log")
+    shot(page, "04-run-job-log")
 
 
 def test_extra_links_point_at_the_emulator(stack: Any, page: Any) -> None:
-    runs = _api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
+    runs = api(stack, "GET", "/dags/xplenty_manual_run/dagRuns").json()["dag_runs"]
     run_id = next(r["dag_run_id"] for r in runs if r["state"] == "success")
-    state = _emulator_state(stack)
-    job_id = int(_xcom(stack, "xplenty_manual_run", run_id, "run_job"))
-    cluster_id = int(_xcom(stack, "xplenty_manual_run", run_id, "create_cluster"))
+    state = emulator_state(stack)
+    job_id = int(xcom(stack, "xplenty_manual_run", run_id, "run_job"))
+    cluster_id = int(xcom(stack, "xplenty_manual_run", run_id, "create_cluster"))
     job_url = next(j["html_url"] for j in state["jobs"] if j["id"] == job_id)
     cluster_url = next(c["html_url"] for c in state["clusters"] if c["id"] == cluster_id)
     base = f"/dags/xplenty_manual_run/dagRuns/{run_id}/taskInstances"
     links = {
-        t: _api(stack, "GET", f"{base}/{t}/links").json()["extra_links"]
-        for t in ("run_job", "create_cluster")
+        t: api(stack, "GET", f"{base}/{t}/links").json()["extra_links"] for t in ("run_job", "create_cluster")
     }
     assert links["run_job"]["Xplenty Job"] == job_url
     assert links["create_cluster"]["Xplenty Cluster"] == cluster_url
@@ -257,44 +159,44 @@ def test_extra_links_point_at_the_emulator(stack: Any, page: Any) -> None:
     link = page.get_by_role("link", name="Xplenty Job")
     link.wait_for(timeout=30_000)
     assert link.get_attribute("href") == job_url
-    _shot(page, "05-job-link")
+    shot(page, "05-job-link")
     page.goto(f"{stack.url}/dags/xplenty_manual_run/runs/{run_id}/tasks/create_cluster/details")
     link = page.get_by_role("link", name="Xplenty Cluster")
     link.wait_for(timeout=30_000)
     assert link.get_attribute("href") == cluster_url
-    _shot(page, "06-cluster-link")
+    shot(page, "06-cluster-link")
 
 
 def test_unpausing_the_daily_dag_runs_it_on_schedule(stack: Any, page: Any) -> None:
-    assert _api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is True
+    assert api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is True
     page.goto(f"{stack.url}/dags/xplenty_daily_workflow")
     page.get_by_role("checkbox").first.click(force=True)
-    _wait(
-        lambda: _api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is False,
+    wait(
+        lambda: api(stack, "GET", "/dags/xplenty_daily_workflow").json()["is_paused"] is False,
         20,
         "the DAG to be unpaused by the toggle",
     )
-    _shot(page, "07-daily-unpaused")
+    shot(page, "07-daily-unpaused")
     runs: list[dict[str, Any]] = []
 
     def scheduled() -> bool:
         runs[:] = [
             r
-            for r in _api(stack, "GET", "/dags/xplenty_daily_workflow/dagRuns").json()["dag_runs"]
+            for r in api(stack, "GET", "/dags/xplenty_daily_workflow/dagRuns").json()["dag_runs"]
             if r["run_type"] == "scheduled"
         ]
         return bool(runs)
 
-    _wait(scheduled, 60, "the scheduler to create a scheduled run")
+    wait(scheduled, 60, "the scheduler to create a scheduled run")
     run_id = runs[0]["dag_run_id"]
-    final = _wait_run(stack, "xplenty_daily_workflow", run_id, timeout=300)
-    states = _task_states(stack, "xplenty_daily_workflow", run_id)
+    final = wait_run(stack, "xplenty_daily_workflow", run_id, timeout=300)
+    states = task_states(stack, "xplenty_daily_workflow", run_id)
     page.goto(f"{stack.url}/dags/xplenty_daily_workflow/runs/{run_id}")
     page.wait_for_load_state("networkidle")
-    _shot(page, "08-daily-run")
+    shot(page, "08-daily-run")
     assert final["state"] == "success", states
     assert all(s in ("success", "skipped") for s in states.values()), states
-    clusters = _emulator_state(stack)["clusters"]
+    clusters = emulator_state(stack)["clusters"]
     assert clusters and all(c["status"] == "terminated" for c in clusters), [
         (c["id"], c["status"]) for c in clusters
     ]
