@@ -40,8 +40,8 @@ chromium:
 
 test: lint typecheck chromium
 	$(BIN)/pytest -q
-	$(MAKE) test-compat
-	$(MAKE) test-e2e-2.11
+	@# The lanes and the 2.11 browser test, two at a time (the browser test first: it is the shortest).
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-e2e-2.11 $(AF_LANES:%=test-compat-%)
 	$(MAKE) chaos-quick
 
 # Regenerate a lane's pins from constraints-airflow-<minor>.in (needs PyPI); commit the .txt.
@@ -69,7 +69,7 @@ $(AF_LANES:%=test-compat-%): test-compat-%: .venv-af%/.installed
 # tests/e2e/test_browser_airflow2.py against the 2.11 stack of `make ui-2.11`. (`pytest` in .venv runs
 # the Airflow 3 one.)
 test-e2e-2.11: .venv-af2.11/.installed chromium
-	@start=$$(date +%s); .venv-af2.11/bin/pytest -q -p no:cacheprovider -m e2e tests/e2e; rc=$$?; \
+	@start=$$(date +%s); .venv-af2.11/bin/pytest -q -p no:cacheprovider -m e2e --durations=3 tests/e2e; rc=$$?; \
 	  echo "browser test on Airflow $(call af_version,2.11) took $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # Every older lane, two at a time (output kept per lane): most of a lane's time is waiting on

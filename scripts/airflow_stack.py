@@ -196,6 +196,9 @@ class AirflowStack:
             (self.home / "webserver_config.py").write_text(WEBSERVER_CONFIG)
         self._spawn("emulator", emulator_command(self.emulator_port, speed=self.emulator_speed))
         self._airflow("db", "migrate")
+        # The components boot (tens of seconds) while the connection is stored (seconds of CLI imports).
+        for component in COMPONENTS:
+            self._spawn(component, [str(VENV_BIN / "airflow"), component])
         self._wait_http(f"{self.emulator_url}/_emulator/clock", "the emulator", 30)
         conn = {
             "conn_type": "xplenty",
@@ -210,8 +213,6 @@ class AirflowStack:
                 capture_output=True,
             )
         self._airflow("connections", "add", "xplenty_default", "--conn-json", json.dumps(conn))
-        for component in COMPONENTS:
-            self._spawn(component, [str(VENV_BIN / "airflow"), component])
         self._wait_http(self.health_url, "the Airflow UI", timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

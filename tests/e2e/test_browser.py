@@ -64,6 +64,11 @@ def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: 
     password = dialog.locator("input[name=password]")
     password.fill("demo-api-key")
     assert password.get_attribute("type") == "password", "the API key must be masked"
+    # The provider info's conn-fields: the timeout extra, in the form's "Extra Fields" section.
+    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+    assert dialog.get_by_text("Request timeout (seconds)", exact=True).count() == 1
+    dialog.locator("input[name=element_timeout]").fill("30")
+    dialog.get_by_role("button", name="Standard Fields", exact=True).click()
     shot(page, "01-connection-form")
     connection_form_shot(page)
     dialog.get_by_role("button", name="Save").click()
@@ -72,6 +77,7 @@ def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: 
     assert saved["conn_type"] == "xplenty"
     assert saved["login"] == "demo"
     assert saved["host"] == stack.emulator_url
+    assert json.loads(saved["extra"]) == {"timeout": 30}
 
     # The row's "Test Connection" button of Airflow 3.3.2 posts port=0 for a connection whose port is
     # hidden (stored as NULL), and the API server then refuses to reuse the stored key ("The host or
@@ -109,7 +115,7 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     run_id = run["dag_run_id"]
     final = wait_run(stack, "xplenty_manual_run", run_id)
     states = task_states(stack, "xplenty_manual_run", run_id)
-    assert final["state"] == "success", states
+    assert final["state"] == "success", str(states)  # a str: pytest shortens a dict
     assert states["run_job"] == "success"
     assert states["create_cluster"] == "success"
     assert states["terminate_cluster"] == "success"
@@ -194,8 +200,8 @@ def test_unpausing_the_daily_dag_runs_it_on_schedule(stack: Any, page: Any) -> N
     page.goto(f"{stack.url}/dags/xplenty_daily_workflow/runs/{run_id}")
     page.wait_for_load_state("networkidle")
     shot(page, "08-daily-run")
-    assert final["state"] == "success", states
-    assert all(s in ("success", "skipped") for s in states.values()), states
+    assert final["state"] == "success", str(states)
+    assert all(s in ("success", "skipped") for s in states.values()), str(states)
     clusters = emulator_state(stack)["clusters"]
     assert clusters and all(c["status"] == "terminated" for c in clusters), [
         (c["id"], c["status"]) for c in clusters

@@ -128,9 +128,9 @@ def test_manual_run_through_the_params_form(stack: Any, page: Any) -> None:
     run_id = run["dag_run_id"]
     final = wait_run(stack, "xplenty_manual_run", run_id)
     states = task_states(stack, "xplenty_manual_run", run_id)
-    assert final["state"] == "success", states
+    assert final["state"] == "success", str(states)  # a str: pytest shortens a dict
     for task_id in ("create_cluster", "run_job", "terminate_cluster"):
-        assert states[task_id] == "success", states
+        assert states[task_id] == "success", str(states)
 
     job_id = int(xcom(stack, "xplenty_manual_run", run_id, "run_job"))
     cluster_id = int(xcom(stack, "xplenty_manual_run", run_id, "create_cluster"))
