@@ -11,8 +11,8 @@ import asyncio
 import math
 import statistics
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
@@ -25,12 +25,37 @@ from airflow_provider_xplenty.hooks._http.budget import polling
 _KINDS: tuple[ResourceKind, ...] = ("job", "cluster")
 
 
-@dataclass
 class _Subscriber:
-    queue: asyncio.Queue[StatusSnapshot | BaseException]
-    poll_interval: float
-    transient_error_timeout: float
-    started: float = field(default_factory=time.monotonic)
+    """One watcher: its settings and the snapshots (or an error) not handed to it yet.
+
+    A deque and a future while it waits, not an ``asyncio.Queue`` (six containers with its deques and
+    event): a triggerer holds one per waiting task, and every full garbage collection walks them.
+    """
+
+    __slots__ = ("_items", "_waiter", "poll_interval", "started", "transient_error_timeout")
+
+    def __init__(self, poll_interval: float, transient_error_timeout: float) -> None:
+        self.poll_interval = poll_interval
+        self.transient_error_timeout = transient_error_timeout
+        self.started = time.monotonic()
+        self._items: deque[StatusSnapshot | BaseException] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: StatusSnapshot | BaseException) -> None:
+        """Hand over a snapshot or an error; wake the watcher if it waits."""
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> StatusSnapshot | BaseException:
+        """The next snapshot or error, waiting for one."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
 
 def _same_state(a: StatusSnapshot, b: StatusSnapshot) -> bool:
@@ -132,11 +157,11 @@ class SharedStatusPoller:
         lasted its ``transient_error_timeout``.
         """
         key = (kind, resource_id)
-        sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
+        sub = _Subscriber(poll_interval, transient_error_timeout)
         self._subs.setdefault(key, []).append(sub)
         latest = self._latest.get(key)
         if latest is not None:
-            sub.queue.put_nowait(latest)
+            sub.put(latest)
         else:
             self._last_arrival = self._pending.setdefault(key, time.monotonic())
             self._wake.set()
@@ -144,7 +169,7 @@ class SharedStatusPoller:
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             while True:
-                item = await sub.queue.get()
+                item = await sub.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -184,13 +209,13 @@ class SharedStatusPoller:
             return  # read again (the list's margin, a safety-net GET): no watcher wakes up for it
         self._latest[key] = snapshot
         for sub in self._subs.get(key, []):
-            sub.queue.put_nowait(snapshot)
+            sub.put(snapshot)
 
     def _error_to(self, subs: list[_Subscriber], error: BaseException, since: float, transient: bool) -> None:
         now = time.monotonic()
         for sub in subs:
             if not transient or now - max(since, sub.started) >= sub.transient_error_timeout:
-                sub.queue.put_nowait(error)
+                sub.put(error)
 
     def _fail(self, kind: ResourceKind, error: BaseException, *, transient: bool) -> None:
         started = self._failing_since.setdefault(kind, time.monotonic())
@@ -257,7 +282,7 @@ class SharedStatusPoller:
         except Exception as error:  # a bug must not leave watchers waiting forever
             for subs in self._subs.values():
                 for sub in subs:
-                    sub.queue.put_nowait(error)
+                    sub.put(error)
 
     async def _next_poll(self) -> None:
         """Sleep until the next list: one interval after the last, or once new watchers stop arriving."""
