@@ -163,7 +163,8 @@ class SharedStatusPoller:
         if latest is not None:
             sub.put(latest)
         else:
-            self._last_arrival = self._pending.setdefault(key, time.monotonic())
+            self._last_arrival = time.monotonic()
+            self._pending.setdefault(key, self._last_arrival)
             self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
