@@ -13,7 +13,7 @@ AF32_VENV := .venv-af32
 AF32_CONSTRAINTS := constraints-airflow-3.2.txt
 AF32_STAMP := $(AF32_VENV)/.installed
 
-.PHONY: install lint typecheck test test-compat constraints-af32 demo emulator bench chaos chaos-quick ui clean chromium
+.PHONY: install lint typecheck test test-compat constraints-af32 demo emulator bench bench-triggerer chaos chaos-quick ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ emulator: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(MAKE) bench-triggerer
+
+# N = 200 waits in a real `airflow triggerer` on the `make ui` stack, four set-ups (~25 min; docs/scale.md).
+bench-triggerer: install
+	$(BIN)/python benchmarks/triggerer.py
 
 # Adversarial scenarios (faults, kills, races) on real Airflow and the emulator; see docs/chaos.md.
 chaos: install
