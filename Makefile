@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 AF_LANES := 2.11 3.0 3.1 3.2
 af_version = $(shell sed -n 's/^apache-airflow==//p' constraints-airflow-$(1).in)
 
-.PHONY: install lint typecheck test test-3.3 test-compat $(AF_LANES:%=test-compat-%) $(AF_LANES:%=constraints-%) $(AF_LANES:%=demo-%) demo emulator bench chaos chaos-quick ui clean chromium
+.PHONY: install lint typecheck test test-3.3 test-compat $(AF_LANES:%=test-compat-%) $(AF_LANES:%=constraints-%) $(AF_LANES:%=demo-%) demo emulator bench bench-triggerer chaos chaos-quick ui clean chromium
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ emulator: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(MAKE) bench-triggerer
+
+# N = 200 waits in a real `airflow triggerer` on the `make ui` stack, four set-ups (~25 min; docs/scale.md).
+bench-triggerer: install
+	$(BIN)/python benchmarks/triggerer.py
 
 # Adversarial scenarios (faults, kills, races) on real Airflow and the emulator; see docs/chaos.md.
 chaos: install
