@@ -63,6 +63,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "False",
                         "default": "True",
                     },
+                    "gc_freeze": {
+                        "description": (
+                            "When the first shared poller of a triggerer process starts, freeze the "
+                            "objects alive then (gc.freeze(): Airflow's imports) so that full garbage "
+                            "collections skip them and do not block the event loop for hundreds of ms."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                     "budget_share": {
                         "description": (
                             "Share of the account's hourly API credits (X-RateLimit-Limit, else "

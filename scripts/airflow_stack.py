@@ -55,6 +55,8 @@ class AirflowStack:
     :param emulator_port: port of the Xplenty emulator.
     :param emulator_speed: emulator clock speed (emulated seconds per real second).
     :param extra_env: more environment for every Airflow component.
+    :param dags_folder: the DAGs folder (default: example_dags).
+    :param triggerers: how many ``airflow triggerer`` processes to run (``triggerer``, ``triggerer-2``, ...).
     """
 
     def __init__(
@@ -65,12 +67,16 @@ class AirflowStack:
         emulator_port: int = 8999,
         emulator_speed: float = 20.0,
         extra_env: dict[str, str] | None = None,
+        dags_folder: Path | None = None,
+        triggerers: int = 1,
     ) -> None:
         self.home = home
         self.api_port = api_port
         self.emulator_port = emulator_port
         self.emulator_speed = emulator_speed
         self.extra_env = extra_env or {}
+        self.dags_folder = dags_folder or ROOT / "example_dags"
+        self.triggerers = triggerers
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
 
@@ -106,7 +112,7 @@ class AirflowStack:
             {
                 "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
                 "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
@@ -199,6 +205,8 @@ class AirflowStack:
         # The components boot (tens of seconds) while the connection is stored (seconds of CLI imports).
         for component in COMPONENTS:
             self._spawn(component, [str(VENV_BIN / "airflow"), component])
+        for extra in range(2, self.triggerers + 1):
+            self._spawn(f"triggerer-{extra}", [str(VENV_BIN / "airflow"), "triggerer"])
         self._wait_http(f"{self.emulator_url}/_emulator/clock", "the emulator", 30)
         conn = {
             "conn_type": "xplenty",

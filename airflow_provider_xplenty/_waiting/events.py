@@ -7,7 +7,7 @@ checks it with :func:`validate_event` before acting on it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -26,9 +26,14 @@ def utc_iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc).isoformat()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusSnapshot:
-    """What a status source saw of one cluster or job at one moment."""
+    """What a status source saw of one cluster or job at one moment: only what waits use.
+
+    A shared poller keeps one per watched resource and builds one per listed item, so it holds these
+    few fields, not the API object (no dict per snapshot: fewer objects for the garbage collector
+    and no ``model_dump`` per listed item; docs/scale.md "The event loop").
+    """
 
     kind: ResourceKind
     resource_id: int
@@ -37,7 +42,6 @@ class StatusSnapshot:
     progress: float | None = None
     html_url: str | None = None
     errors: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def snapshot_of(kind: ResourceKind, obj: Any) -> StatusSnapshot:
@@ -51,7 +55,6 @@ def snapshot_of(kind: ResourceKind, obj: Any) -> StatusSnapshot:
             progress=obj.progress,
             html_url=obj.html_url,
             errors=obj.errors or None,
-            raw=obj.to_dict(),
         )
     return StatusSnapshot(
         kind="cluster",
@@ -59,7 +62,6 @@ def snapshot_of(kind: ResourceKind, obj: Any) -> StatusSnapshot:
         status=obj.status,
         observed_at=time.time(),
         html_url=obj.html_url,
-        raw=obj.to_dict(),
     )
 
 

@@ -8,14 +8,16 @@ not grow with the number of waiting tasks, at start-up included (docs/scale.md).
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from airflow_provider_xplenty._waiting.events import ResourceKind, StatusSnapshot
+from airflow_provider_xplenty._waiting.heap import freeze_startup_heap
 from airflow_provider_xplenty._waiting.sources import PollingStatusSource
 from airflow_provider_xplenty._waiting.transient import is_transient
 from airflow_provider_xplenty.hooks._http.budget import polling
@@ -23,12 +25,42 @@ from airflow_provider_xplenty.hooks._http.budget import polling
 _KINDS: tuple[ResourceKind, ...] = ("job", "cluster")
 
 
-@dataclass
 class _Subscriber:
-    queue: asyncio.Queue[StatusSnapshot | BaseException]
-    poll_interval: float
-    transient_error_timeout: float
-    started: float = field(default_factory=time.monotonic)
+    """One watcher: its settings and the snapshots (or an error) not handed to it yet.
+
+    A deque and a future while it waits, not an ``asyncio.Queue`` (six containers with its deques and
+    event): a triggerer holds one per waiting task, and every full garbage collection walks them.
+    """
+
+    __slots__ = ("_items", "_waiter", "poll_interval", "started", "transient_error_timeout")
+
+    def __init__(self, poll_interval: float, transient_error_timeout: float) -> None:
+        self.poll_interval = poll_interval
+        self.transient_error_timeout = transient_error_timeout
+        self.started = time.monotonic()
+        self._items: deque[StatusSnapshot | BaseException] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: StatusSnapshot | BaseException) -> None:
+        """Hand over a snapshot or an error; wake the watcher if it waits."""
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> StatusSnapshot | BaseException:
+        """The next snapshot or error, waiting for one."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+
+def _same_state(a: StatusSnapshot, b: StatusSnapshot) -> bool:
+    """Whether two snapshots of a resource show the same thing (only the time they were taken differs)."""
+    return (a.status, a.progress, a.errors, a.html_url) == (b.status, b.progress, b.errors, b.html_url)
 
 
 def merge_hook_params(current: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -56,9 +88,10 @@ class SharedStatusPoller:
     number of watchers.
 
     The list runs every *median* ``poll_interval`` of the current watchers (so one impatient watcher
-    cannot make it run more often for all of them), at least ``MIN_LIST_INTERVAL`` apart; after a new
-    resource arrives it runs ``START_DELAY`` later (to batch the triggers a triggerer starts together)
-    but not sooner than ``START_GAP`` (or the interval, if shorter) after the previous list.
+    cannot make it run more often for all of them), at least ``MIN_LIST_INTERVAL`` apart; when new
+    resources arrive it runs once they stop arriving for ``START_DELAY`` (one list for the triggers a
+    triggerer starts together), at most one interval (or ``START_GAP``, if longer) after the first of
+    them, and not sooner than ``START_GAP`` (or the interval, if shorter) after the previous list.
     """
 
     REFRESH_EVERY = 10
@@ -88,7 +121,8 @@ class SharedStatusPoller:
         self._failing_since: dict[ResourceKind, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._last_poll = 0.0
+        self._last_poll: float | None = None  # when the previous list started (None: none yet)
+        self._last_arrival = 0.0  # when the newest watcher without a snapshot arrived
 
     @classmethod
     def for_connection(
@@ -102,6 +136,7 @@ class SharedStatusPoller:
         key = (id(asyncio.get_running_loop()), xplenty_conn_id)
         poller = cls._registry.get(key)
         if poller is None:
+            freeze_startup_heap()  # once per process: full collections skip the imports (heap.py)
             poller = cls._registry[key] = cls(xplenty_conn_id, dict(hook_params), log, key)
         elif poller.direct._hook is None:
             poller.direct.hook_params = merge_hook_params(poller.direct.hook_params, hook_params)
@@ -122,19 +157,20 @@ class SharedStatusPoller:
         lasted its ``transient_error_timeout``.
         """
         key = (kind, resource_id)
-        sub = _Subscriber(asyncio.Queue(), poll_interval, transient_error_timeout)
+        sub = _Subscriber(poll_interval, transient_error_timeout)
         self._subs.setdefault(key, []).append(sub)
         latest = self._latest.get(key)
         if latest is not None:
-            sub.queue.put_nowait(latest)
+            sub.put(latest)
         else:
-            self._pending.setdefault(key, time.monotonic())
+            self._last_arrival = time.monotonic()
+            self._pending.setdefault(key, self._last_arrival)
             self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             while True:
-                item = await sub.queue.get()
+                item = await sub.get()
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -164,19 +200,23 @@ class SharedStatusPoller:
             await self.direct.close()
 
     def _publish(self, snapshot: StatusSnapshot) -> None:
+        """Hand a snapshot to the resource's watchers, unless they already have one just like it."""
         key = (snapshot.kind, snapshot.resource_id)
         self._last_seen[key] = time.monotonic()
-        self._latest[key] = snapshot
         self._pending.pop(key, None)
         self._not_listed.discard(key)
+        previous = self._latest.get(key)
+        if previous is not None and _same_state(previous, snapshot):
+            return  # read again (the list's margin, a safety-net GET): no watcher wakes up for it
+        self._latest[key] = snapshot
         for sub in self._subs.get(key, []):
-            sub.queue.put_nowait(snapshot)
+            sub.put(snapshot)
 
     def _error_to(self, subs: list[_Subscriber], error: BaseException, since: float, transient: bool) -> None:
         now = time.monotonic()
         for sub in subs:
             if not transient or now - max(since, sub.started) >= sub.transient_error_timeout:
-                sub.queue.put_nowait(error)
+                sub.put(error)
 
     def _fail(self, kind: ResourceKind, error: BaseException, *, transient: bool) -> None:
         started = self._failing_since.setdefault(kind, time.monotonic())
@@ -243,22 +283,30 @@ class SharedStatusPoller:
         except Exception as error:  # a bug must not leave watchers waiting forever
             for subs in self._subs.values():
                 for sub in subs:
-                    sub.queue.put_nowait(error)
+                    sub.put(error)
 
     async def _next_poll(self) -> None:
-        """Sleep until the next list: one interval after the last, or soon after a new watcher."""
+        """Sleep until the next list: one interval after the last, or once new watchers stop arriving."""
         interval = self.list_interval()
-        due = self._last_poll + interval
+        last = self._last_poll
         while True:
             now = time.monotonic()
-            if self._pending.keys() - self._not_listed:
-                gap = min(interval, self.START_GAP)
-                due = min(due, max(now + self.START_DELAY, self._last_poll + gap))
+            due = math.inf if last is None else last + interval
+            new = self._pending.keys() - self._not_listed
+            if new:
+                # a triggerer creates its triggers one per loop turn: one list for the whole batch,
+                # START_DELAY after the last arrival but at most an interval after the first one (as
+                # a deferring operator's first_poll_at: it read the status just before)
+                first = min(self._pending[key] for key in new)
+                settled = min(self._last_arrival + self.START_DELAY, first + max(interval, self.START_GAP))
+                due = min(
+                    due, settled if last is None else max(settled, last + min(interval, self.START_GAP))
+                )
             if now >= due:
                 return
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=due - now)
+                await asyncio.wait_for(self._wake.wait(), timeout=None if due == math.inf else due - now)
             except asyncio.TimeoutError:
                 return
 

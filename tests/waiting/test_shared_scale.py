@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_xplenty._waiting.events import snapshot_of
 from airflow_provider_xplenty._waiting.shared import SharedStatusPoller
 from airflow_provider_xplenty.hooks.xplenty import XplentyHook
 from airflow_provider_xplenty.models import Job
@@ -199,3 +201,83 @@ def test_one_impatient_watcher_does_not_drive_the_list_for_all():
 
     asyncio.run(go())
     assert hook.lists <= 6, hook.lists  # before: a list every 0.02 s (~80)
+
+
+def test_a_snapshot_keeps_only_what_waits_use():
+    """A shared poller holds a snapshot per watched job: a few slots, not a dict copy of the API object."""
+    api_job = Job(id=1, status="running", progress=0.5, variables={"a": "b"}, html_url="https://x/jobs/1")
+    snap = snapshot_of("job", api_job)
+    assert not hasattr(snap, "__dict__")  # before: a dict per snapshot, and a model_dump per listed job
+    assert {f.name for f in dataclasses.fields(snap)} == {
+        "kind",
+        "resource_id",
+        "status",
+        "observed_at",
+        "progress",
+        "html_url",
+        "errors",
+    }
+    assert (snap.status, snap.progress, snap.html_url, snap.errors) == (
+        "running",
+        0.5,
+        "https://x/jobs/1",
+        None,
+    )
+
+
+def test_publishing_is_incremental_an_unchanged_job_wakes_nobody():
+    """A job listed again unchanged (the list's since margin) is not handed to its watcher again."""
+    hook = ListingHook([job(1)])
+
+    async def go():
+        poller = SharedStatusPoller.for_connection("fake", {}, None)
+        poller.direct._hook = hook
+        seen = []
+
+        async def watch():
+            async for snap in poller.watch("job", 1, poll_interval=0.05, transient_error_timeout=600):
+                seen.append(snap)
+
+        task = asyncio.ensure_future(watch())
+        await asyncio.sleep(0.5)
+        lists_while_unchanged = hook.lists
+        hook.jobs[0] = Job(id=1, status="running", progress=0.5, updated_at=NOW + timedelta(seconds=1))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return seen, lists_while_unchanged
+
+    seen, lists = asyncio.run(go())
+    assert lists >= 4  # listed again and again ...
+    assert [s.progress for s in seen] == [0.0, 0.5]  # ... handed over once, then once more when it changed
+
+
+def test_watchers_arriving_one_per_loop_turn_share_one_start_up_list(monkeypatch):
+    """A triggerer creates its triggers one per loop turn: the batch's first statuses cost one list.
+
+    Before, the first list ran as soon as the first watcher arrived, and the rest of the batch needed
+    another one.
+    """
+    monkeypatch.setattr(SharedStatusPoller, "START_DELAY", 0.5)  # generous on a loaded machine
+    hook = ListingHook([job(i, age=timedelta(seconds=i % 50)) for i in range(1, 301)])
+
+    async def go():
+        poller = SharedStatusPoller.for_connection("fake", {}, None)
+        poller.direct._hook = hook
+        firsts = []
+
+        async def wait(rid):  # keeps watching, so the poller stays up until all have their first status
+            stream = poller.watch("job", rid, poll_interval=2.0, transient_error_timeout=600.0)
+            await stream.__anext__()
+            return stream
+
+        for rid in range(1, 301):
+            await asyncio.sleep(0)  # as TriggerRunner.create_triggers
+            firsts.append(asyncio.ensure_future(wait(rid)))
+        streams = await asyncio.wait_for(asyncio.gather(*firsts), timeout=10)
+        lists = hook.lists
+        for stream in streams:
+            await stream.aclose()
+        return lists
+
+    assert asyncio.run(go()) == 1
