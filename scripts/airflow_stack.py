@@ -77,6 +77,9 @@ class AirflowStack:
         self.extra_env = extra_env or {}
         self.dags_folder = dags_folder or ROOT / "example_dags"
         self.triggerers = triggerers
+        # Airflow's log servers (worker 8793, triggerer 8794 by default): ports of this stack's own,
+        # so that stacks started side by side (make test runs two) do not fight over them.
+        self.log_server_ports = (free_port(), free_port())
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: list[IO[bytes]] = []
 
@@ -120,6 +123,8 @@ class AirflowStack:
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
                 "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports[0]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports[1]),
                 "PYTHONUNBUFFERED": "1",
             }
         )
