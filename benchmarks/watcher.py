@@ -40,11 +40,14 @@ from typing import Any
 
 from _support import EmulatorProcess
 
-POLL_INTERVAL = 2.0  # seconds between two polls of a trigger
+# Seconds between two polls of a trigger: 5 s, the conditions the goals were set under (issue 12);
+# BENCH_POLL_INTERVAL=2 is the harsher variant (the same changes read 2.5 times as often).
+POLL_INTERVAL = float(os.environ.get("BENCH_POLL_INTERVAL", "5"))
 STARTUP_POLLS = 2  # the start-up phase: this many intervals after the triggers start
 # Emulated seconds (the clock runs at real speed once the triggers start): idle -> pending -> running
-# at 1 s and 2 s (a status change per job in the steady phase), completed at 14 s.
-DURATIONS = {"job_idle": 1, "job_pending": 1, "job_running": 12}
+# at 1 s and 2 s, then progress (and updated_at) moves every tenth of the run, which lasts six polls
+# (at least 12 s): every job changes between two polls.
+DURATIONS = {"job_idle": 1, "job_pending": 1, "job_running": max(12, round(6 * POLL_INTERVAL))}
 COMPLETES_AFTER = float(sum(DURATIONS.values()))
 CAP_SECONDS = COMPLETES_AFTER + 15.0
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_SIZES", "1,10,100,1000").split(","))

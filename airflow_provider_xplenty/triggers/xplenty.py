@@ -182,8 +182,10 @@ class _XplentyStatusTrigger(BaseTrigger):
                 timed_out = remaining is not None and remaining <= 0
                 if not timed_out:
                     try:
-                        snap = await asyncio.wait_for(stream.__anext__(), timeout=remaining)
-                    except asyncio.TimeoutError:
+                        # asyncio.timeout, not wait_for: no task per snapshot (1,000 waits, docs/scale.md)
+                        async with asyncio.timeout(remaining):
+                            snap = await stream.__anext__()
+                    except TimeoutError:
                         timed_out = True
                 if timed_out:
                     extra = await self._on_deadline(reason, snap)
