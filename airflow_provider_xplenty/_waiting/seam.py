@@ -30,7 +30,7 @@ def get_status_source(
 ) -> StatusSource:
     """Return the status source triggers use for this connection.
 
-    By default one list call per connection per interval serves every trigger
+    By default one list call per account per interval serves every trigger
     (:class:`~.shared.SharedStatusPoller`); with ``[xplenty] shared_watcher = False``, one ``GET`` per
     resource per interval (:class:`~.sources.PollingStatusSource`).
 

@@ -1,4 +1,4 @@
-"""Shared watching: one poll loop per connection serves every trigger watching clusters or jobs.
+"""Shared watching: one poll loop per account serves every trigger watching clusters or jobs.
 
 On by default (``[xplenty] shared_watcher``, read in :mod:`.seam`). Each poll lists the recently
 updated jobs and/or clusters (``sort=updated``, ``since=``), so the API credits spent per interval do
@@ -74,7 +74,11 @@ def merge_hook_params(current: dict[str, Any], new: dict[str, Any]) -> dict[str,
 
 
 class SharedStatusPoller:
-    """One poll loop per connection (and event loop) for every trigger watching clusters or jobs.
+    """One poll loop per account (and event loop) for every trigger watching clusters or jobs.
+
+    One poller per connection receives the watchers; the first one of an account lists it, and the
+    pollers of other connections to the same account (base URL and account id) hand their watchers
+    to it.
 
     Each poll lists the recently updated jobs and/or clusters (``sort=updated``, ``since=`` the later
     of the newest ``updated_at`` seen and the API's clock at the previous list, minus a margin; the
@@ -105,6 +109,8 @@ class SharedStatusPoller:
     START_GAP = 1.0
     YIELD_EVERY = 20  # list items handled between two yields to the event loop
     _registry: ClassVar[dict[tuple[int, str], SharedStatusPoller]] = {}
+    #: (event loop, base URL, account id) -> the poller that lists that account for every connection to it
+    _by_account: ClassVar[dict[tuple[int, str, str], SharedStatusPoller]] = {}
 
     def __init__(self, xplenty_conn_id: str, hook_params: dict[str, Any], log: Any, key: tuple[int, str]):
         self.direct = PollingStatusSource(
@@ -123,6 +129,7 @@ class SharedStatusPoller:
         self._wake = asyncio.Event()
         self._last_poll: float | None = None  # when the previous list started (None: none yet)
         self._last_arrival = 0.0  # when the newest watcher without a snapshot arrived
+        self._account: asyncio.Task[SharedStatusPoller] | None = None  # resolves the account's poller
 
     @classmethod
     def for_connection(
@@ -156,6 +163,19 @@ class SharedStatusPoller:
         median interval of the watchers, and an error reaches this watcher once transient errors have
         lasted its ``transient_error_timeout``.
         """
+        lister = await self._account_poller()
+        if lister is not self:  # another connection to the same account already lists it
+            try:
+                async for snapshot in lister.watch(
+                    kind,
+                    resource_id,
+                    poll_interval=poll_interval,
+                    transient_error_timeout=transient_error_timeout,
+                ):
+                    yield snapshot
+            finally:
+                await self._release_if_idle()
+            return
         key = (kind, resource_id)
         sub = _Subscriber(poll_interval, transient_error_timeout)
         self._subs.setdefault(key, []).append(sub)
@@ -177,6 +197,39 @@ class SharedStatusPoller:
         finally:
             await self._unsubscribe(key, sub)
 
+    async def _account_poller(self) -> SharedStatusPoller:
+        """The poller that lists this connection's account in this event loop: this one, or the poller
+        of the first connection to the same account (base URL and account id).
+
+        Jobs and clusters belong to the account, whichever key reads them: two connections to one
+        account share one list per poll (the first one's settings), as they share its credit budget.
+        Resolving it reads the connection once (no API call).
+        """
+        if self._account is None:
+            self._account = asyncio.get_running_loop().create_task(self._claim_account())
+        try:
+            lister = await asyncio.shield(self._account)
+        except BaseException:
+            self._account = None  # the connection could not be read: the next watcher tries again
+            raise
+        if lister is not self and self._registry.get(lister._key) is not lister:  # it was released
+            self._account = None
+            return await self._account_poller()
+        return lister
+
+    async def _claim_account(self) -> SharedStatusPoller:
+        hook = self.direct._hook
+        if hook is None:  # a config-only hook: the poller's own is built at its first request
+            from airflow_provider_xplenty.hooks.xplenty import XplentyAsyncHook
+
+            hook = XplentyAsyncHook(self.direct.xplenty_conn_id, **self.direct.hook_params)
+        cfg = await hook.get_config()
+        key = (self._key[0], str(cfg.base_url), str(cfg.account_id))
+        lister = self._by_account.get(key)
+        if lister is None or self._registry.get(lister._key) is not lister:
+            lister = self._by_account[key] = self
+        return lister
+
     async def _unsubscribe(self, key: tuple[ResourceKind, int], sub: _Subscriber) -> None:
         subs = self._subs.get(key, [])
         if sub in subs:
@@ -194,6 +247,10 @@ class SharedStatusPoller:
         if not self._subs:
             if self._registry.get(self._key) is self:
                 self._registry.pop(self._key, None)
+            for account, lister in list(self._by_account.items()):
+                if lister is self:
+                    self._by_account.pop(account, None)
+            self._account = None
             task, self._task = self._task, None
             if task is not None and task is not asyncio.current_task():
                 task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,6 +155,10 @@ class FakeAsyncHook:
         for _ in ():
             yield _
 
+    async def get_config(self):
+        """Its own account, so that each fake hook gets its own poller."""
+        return SimpleNamespace(base_url="http://fake.example", account_id=f"fake-{id(self)}")
+
     async def close(self):
         pass
 
@@ -214,3 +219,43 @@ def test_each_watcher_keeps_its_own_first_get_settings():
     )
     assert results == [None, None], results  # both still watching (cancelled at the end), no error
     assert hook.gets.count(1) >= 5
+
+
+def test_two_connections_to_one_account_share_one_list(shared, monkeypatch):
+    """Pollers are keyed by account: a second connection to the same account lists nothing itself."""
+    import json
+    import os
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_XPLENTY_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_XP_TWIN", json.dumps({**conn, "description": "same account"}))
+    monkeypatch.setenv("AIRFLOW_CONN_XP_OTHER", json.dumps({**conn, "extra": {"account_id": "another"}}))
+    hook = XplentyHook()
+    cluster = hook.create_cluster(nodes=2)
+    shared.advance(5)
+    first_job, second_job = (hook.run_job(cluster.id, 101) for _ in range(2))
+    listers: list[int] = []
+    original = SharedStatusPoller._list_pages
+
+    async def list_pages(self, kind):
+        listers.append(id(self))
+        return await original(self, kind)
+
+    monkeypatch.setattr(SharedStatusPoller, "_list_pages", list_pages)
+
+    async def go():
+        events = await asyncio.gather(
+            first(XplentyJobTrigger(first_job.id, poll_interval=0.1)),
+            first(XplentyJobTrigger(second_job.id, poll_interval=0.1, xplenty_conn_id="xp_twin")),
+        )
+        return [e.payload for e in events]
+
+    events = asyncio.run(go())
+    assert [validate_event(e, kind="job")["status"] for e in events] == ["success", "success"]
+    assert len(set(listers)) == 1, "each connection listed the account for itself"
+
+    async def other_account():
+        source = SharedStatusPoller.for_connection("xp_other", {}, None)
+        twin = SharedStatusPoller.for_connection("xp_twin", {}, None)
+        return await source._account_poller() is source, await twin._account_poller() is twin
+
+    assert asyncio.run(other_account()) == (True, True)  # another account: its own poller

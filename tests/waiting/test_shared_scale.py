@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,6 +49,10 @@ class ListingHook:
                 await asyncio.sleep(self.page_pause)  # the next page
             self.items_read += 1
             yield job
+
+    async def get_config(self):
+        """Its own account, so that each fake hook gets its own poller."""
+        return SimpleNamespace(base_url="http://fake.example", account_id=f"fake-{id(self)}")
 
     async def close(self):
         pass
