@@ -111,14 +111,14 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def connection_form_shot(page: Any) -> None:
-    """Screenshot the filled connection form (viewport size) as ``connection-form-airflow-<minor>.png``.
+def connection_form_shot(page: Any, part: str = "") -> None:
+    """Screenshot the filled connection form (viewport size) as ``connection-form-airflow-<minor><part>.png``.
 
     Saved to artifacts/e2e/; with ``XPLENTY_E2E_DOC_IMG=1`` also to docs/img/, the pictures
     docs/connection.md shows.
     """
     minor = ".".join(AIRFLOW_VERSION.split(".")[:2])
-    name = f"connection-form-airflow-{minor}.png"
+    name = f"connection-form-airflow-{minor}{part}.png"
     page.screenshot(path=str(ARTIFACTS / name))
     if os.environ.get("XPLENTY_E2E_DOC_IMG") == "1":
         DOC_IMG.mkdir(parents=True, exist_ok=True)

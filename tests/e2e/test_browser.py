@@ -68,6 +68,7 @@ def test_connection_form_creates_a_working_xplenty_connection(stack: Any, page: 
     dialog.get_by_role("button", name="Extra Fields", exact=True).click()
     assert dialog.get_by_text("Request timeout (seconds)", exact=True).count() == 1
     dialog.locator("input[name=element_timeout]").fill("30")
+    connection_form_shot(page, "-extra-fields")
     dialog.get_by_role("button", name="Standard Fields", exact=True).click()
     shot(page, "01-connection-form")
     connection_form_shot(page)
