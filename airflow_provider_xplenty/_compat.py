@@ -23,16 +23,7 @@ AIRFLOW_V_3_3_PLUS = _airflow >= Version("3.3.0")
 AIRFLOW_V_3_3_2_PLUS = _airflow >= Version("3.3.2")
 
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
-    # 3.2+: everything in the task SDK (airflow.exceptions.X still works but warns).
-    from airflow.sdk import (
-        BaseHook,
-        BaseOperator,
-        BaseOperatorLink,
-        BaseSensorOperator,
-        Context,
-        PokeReturnValue,
-        XComArg,
-    )
+    # 3.2+: exceptions and conf in the task SDK (airflow.exceptions.X still works but warns).
     from airflow.sdk.configuration import conf
     from airflow.sdk.exceptions import (
         AirflowException,
@@ -43,9 +34,8 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
         AirflowTaskTimeout,
         TaskDeferred,
     )
-elif AIRFLOW_V_3_0_PLUS:
-    # 3.0 and 3.1: task SDK classes, but exceptions and conf still in core (3.1's airflow.sdk.exceptions
-    # has only AirflowException; 3.0 has none), and airflow.sdk has no BaseHook before 3.1.
+else:
+    # 2.11 to 3.1: in core (3.1's airflow.sdk.exceptions has only AirflowException; 3.0's has none).
     from airflow.configuration import conf
     from airflow.exceptions import (
         AirflowException,
@@ -56,6 +46,9 @@ elif AIRFLOW_V_3_0_PLUS:
         AirflowTaskTimeout,
         TaskDeferred,
     )
+
+if TYPE_CHECKING or AIRFLOW_V_3_0_PLUS:
+    # 3.0+: the DAG-authoring classes of the task SDK.
     from airflow.sdk import (
         BaseOperator,
         BaseOperatorLink,
@@ -64,29 +57,18 @@ elif AIRFLOW_V_3_0_PLUS:
         PokeReturnValue,
         XComArg,
     )
-
-    if AIRFLOW_V_3_1_PLUS:
-        from airflow.sdk import BaseHook
-    else:
-        from airflow.hooks.base import BaseHook
 else:
     # 2.11: no task SDK; the classes live in Airflow core.
-    from airflow.configuration import conf
-    from airflow.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowNotFoundException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-        AirflowTaskTimeout,
-        TaskDeferred,
-    )
-    from airflow.hooks.base import BaseHook
     from airflow.models.baseoperator import BaseOperator
     from airflow.models.baseoperatorlink import BaseOperatorLink
     from airflow.models.xcom_arg import XComArg
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
     from airflow.utils.context import Context
+
+if TYPE_CHECKING or AIRFLOW_V_3_1_PLUS:
+    from airflow.sdk import BaseHook
+else:  # 2.11 and 3.0: airflow.sdk has no BaseHook before 3.1
+    from airflow.hooks.base import BaseHook
 
 if TYPE_CHECKING:
     from airflow.providers.smtp.notifications.smtp import SmtpNotifier

@@ -1,4 +1,6 @@
-"""Helpers shared by the provider-level benchmarks (``hook.py``, ``watcher.py``).
+"""Helpers shared by the provider-level benchmarks (``hook.py``, ``watcher.py``, ``triggerer.py``).
+
+* :func:`request_kind` classifies the emulator's request log (list calls, direct ``GET``s, the rest).
 
 * :func:`configure_airflow` sets a throwaway ``AIRFLOW_HOME`` (and the settings ``tests/conftest.py``
   uses) before anything imports Airflow (unset, Airflow writes its logs under ``~/airflow``; see
@@ -53,6 +55,16 @@ def configure_airflow() -> None:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         }
     )
+
+
+def request_kind(entry: dict[str, Any]) -> str:
+    """Classify an emulator request-log entry: ``list`` (GET jobs/clusters), ``get`` (one), ``other``."""
+    path = entry["path"].split("?")[0].rstrip("/")
+    if entry["method"] == "GET" and path.endswith(("/jobs", "/clusters")):
+        return "list"
+    if entry["method"] == "GET" and ("/jobs/" in path or "/clusters/" in path):
+        return "get"
+    return "other"
 
 
 class EmulatorProcess:

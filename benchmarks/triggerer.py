@@ -61,6 +61,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+from _support import ACCEPT, request_kind  # noqa: E402
 from airflow_stack import AirflowStack, free_port  # noqa: E402
 
 N = int(os.environ.get("BENCH_TRIGGERER_N", "200"))
@@ -72,7 +73,6 @@ FIRST_JOB = 5001  # the emulator's first job id after a fresh start
 ACCOUNT_LIMIT = 5000  # credits per hour of an Xplenty account
 BUDGET = ACCOUNT_LIMIT * 0.5  # [xplenty] budget_share default: Airflow's share of it
 BLOCK_THRESHOLD = 0.15  # Airflow's watchdog sleeps 0.1 s; it logs when a turn took longer than this
-ACCEPT = "application/vnd.xplenty+json; version=2"
 BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
 TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:?\d\d)?")
 
@@ -465,15 +465,6 @@ def run_config(config: Config) -> Result:
             shutil.rmtree(home, ignore_errors=True)
 
 
-def _kind(entry: dict[str, Any]) -> str:
-    path = entry["path"].split("?")[0].rstrip("/")
-    if entry["method"] == "GET" and path.endswith(("/jobs", "/clusters")):
-        return "list"
-    if entry["method"] == "GET" and ("/jobs/" in path or "/clusters/" in path):
-        return "get"
-    return "other"
-
-
 def _result(
     config: Config,
     sampler: Sampler,
@@ -520,7 +511,7 @@ def _result(
     for name, (start, end) in phases.items():
         lo, hi = _at(samples, start).credits, _at(samples, end).credits
         credits[name] = hi - lo
-        kinds[name] = Counter(_kind(e) for e in paid[lo:hi])
+        kinds[name] = Counter(request_kind(e) for e in paid[lo:hi])
     steady_s = phases["steady"][1] - phases["steady"][0]
     window_s = window[1] - window[0]
     latency = sorted(resumed[j] - completes[j] for j in resumed if j in completes)

@@ -38,7 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from _support import EmulatorProcess
+from _support import EmulatorProcess, request_kind
 
 # Seconds between two polls of a trigger: 5 s, the conditions the goals were set under (issue 12);
 # BENCH_POLL_INTERVAL=2 is the harsher variant (the same changes read 2.5 times as often).
@@ -145,15 +145,6 @@ class Result:
                 self.latency_median <= LATENCY_GOAL,
             ),
         ]
-
-
-def _kind(entry: dict[str, Any]) -> str:
-    path = entry["path"].split("?")[0].rstrip("/")
-    if entry["method"] == "GET" and path.endswith("/jobs"):
-        return "list"
-    if entry["method"] == "GET" and "/jobs/" in path:
-        return "get"
-    return "other"
 
 
 def _rss_mb() -> float:
@@ -325,13 +316,15 @@ def _one_run(emu: EmulatorProcess, api: Any, cluster_id: int, n: int, shared: bo
     gc.collect()
     marks, events, rss_growth, latency, gc_pause, first_len = asyncio.run(_wait_all(emu, serialized, job_ids))
     log = emu.requests_log()["requests"]
-    starts = [i for i, e in enumerate(log) if _kind(e) == "list" and "offset=0&" in f"{e.get('query', '')}&"]
+    starts = [
+        i for i, e in enumerate(log) if request_kind(e) == "list" and "offset=0&" in f"{e.get('query', '')}&"
+    ]
     phases: dict[str, Phase] = {}
     for (_, wall0, cpu0, len0, _, _), (name, wall1, cpu1, len1, block, block_cpu) in itertools.pairwise(
         marks
     ):
         entries = log[len0:len1]
-        kinds = Counter(_kind(e) for e in entries)
+        kinds = Counter(request_kind(e) for e in entries)
         phases[name] = Phase(
             credits=sum(int(e.get("credit", 0)) for e in entries),
             lists=kinds["list"],
